@@ -1,0 +1,116 @@
+"""Airflow export DAGs: one per entry of the backups configuration, `cognito_export_<name>`.
+
+    preflight -> table -> snapshot
+                       -> adopt_legacy -> users[shard ...]                    -> manifest
+                                       -> groups -> memberships[chunk ...]    ->
+
+Every task only declares here; the work is in `plugins/cognito_backup/export/`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cognito_backup.compat import DAG, Asset, Param, TaskGroup
+from cognito_backup.config import BackupConfig, load_backups
+from cognito_backup.export.operators import (
+    AdoptLegacyItemsOperator,
+    BackupTableOperator,
+    CognitoExportPreflightOperator,
+    ExportGroupsOperator,
+    ExportMembershipChunkOperator,
+    ExportUserShardOperator,
+    PoolSnapshotOperator,
+    WriteManifestOperator,
+)
+from cognito_backup.items import HEX
+from cognito_backup.notifications import failure_notifier, success_notifier
+
+FULL_REFRESH = "{{ params.full_refresh }}"
+
+
+def shard_prefixes(shards: int) -> list[str]:
+    """`sub` prefixes splitting the pool into `shards` parts (1, 16, 256 or 4096)."""
+    prefixes = [""]
+    while len(prefixes) < shards:
+        prefixes = [p + h for p in prefixes for h in HEX]
+    return prefixes
+
+
+def export_dag(cfg: BackupConfig) -> DAG:
+    common = {
+        "user_pool_id": cfg.user_pool_id,
+        "table_name": cfg.table_name,
+        "cognito_tps": cfg.cognito_tps,
+        "aws_conn_id": cfg.aws_conn_id,
+        "region_name": cfg.region,
+    }
+    default_args = {
+        "retries": cfg.retries,
+        "retry_delay": timedelta(seconds=cfg.retry_delay_seconds),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(hours=6),
+    }
+    if cfg.notification_topic_arn:
+        default_args["on_failure_callback"] = [
+            failure_notifier(cfg.notification_topic_arn, cfg.aws_conn_id, cfg.region, "export")
+        ]
+
+    with DAG(
+        dag_id=cfg.dag_id,
+        description=f"Back up Cognito user pool {cfg.user_pool_id} to DynamoDB table {cfg.table_name}",
+        schedule=cfg.schedule,
+        start_date=datetime(2025, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args,
+        params={
+            "full_refresh": Param(
+                False, type="boolean",
+                description="Rewrite every item, changed or not (tables edited by hand or of the retired format).",
+            )
+        },
+        tags=["cognito", "backup", "export"],
+    ) as dag:
+        preflight = CognitoExportPreflightOperator(
+            task_id="preflight", execution_timeout=timedelta(minutes=10), **common
+        )
+        table = BackupTableOperator(
+            task_id="table", replica_regions=list(cfg.backup_regions), manage_table=cfg.manage_table,
+            execution_timeout=timedelta(hours=1), **common,
+        )
+        snapshot = PoolSnapshotOperator(task_id="snapshot", execution_timeout=timedelta(minutes=10), **common)
+        adopt = AdoptLegacyItemsOperator(task_id="adopt_legacy", full_refresh=FULL_REFRESH, **common)
+
+        listing = {"pool_info": preflight.output, "full_refresh": FULL_REFRESH, **common}
+        with TaskGroup("users"):
+            users = ExportUserShardOperator.partial(
+                task_id="shard", shards=cfg.user_shards, **listing
+            ).expand(shard=shard_prefixes(cfg.user_shards))
+        with TaskGroup("groups_and_memberships"):
+            groups = ExportGroupsOperator(task_id="groups", **listing)
+            memberships = ExportMembershipChunkOperator.partial(
+                task_id="memberships", chunks=cfg.membership_chunks, **listing
+            ).expand(chunk=list(range(cfg.membership_chunks)))
+            groups >> memberships
+
+        manifest = WriteManifestOperator(
+            task_id="manifest",
+            counts=[users.output, groups.output, memberships.output],
+            pool_info=preflight.output,
+            outlets=[Asset(name=f"cognito_backup_{cfg.name}", uri=f"dynamodb://{cfg.region}/{cfg.table_name}")],
+            on_success_callback=(
+                [success_notifier(cfg.notification_topic_arn, cfg.aws_conn_id, cfg.region, "export")]
+                if cfg.notification_topic_arn and cfg.notify == "all" else None
+            ),
+            **common,
+        )
+        preflight >> table >> [snapshot, adopt]
+        adopt >> [users, groups]
+        [snapshot, users, memberships] >> manifest
+    return dag
+
+
+for _cfg in load_backups():
+    globals()[_cfg.dag_id] = export_dag(_cfg)

@@ -1,0 +1,1 @@
+"""Back up Amazon Cognito user pools to a DynamoDB global table and restore them."""

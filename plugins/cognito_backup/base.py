@@ -1,0 +1,79 @@
+"""What every operator of this package shares: connection, Regions, table, Cognito budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from cognito_backup.compat import BaseOperator
+from cognito_backup.hooks.backup_table import BackupTableHook
+from cognito_backup.hooks.cognito import CognitoHook
+from cognito_backup.rate_limit import RateLimiter, shared_limiter
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+def run_started_ms(context: Context) -> int:
+    """This run's export timestamp: when the run started, in epoch milliseconds."""
+    start = context["dag_run"].start_date
+    return int(start.timestamp() * 1000)
+
+
+class CognitoBackupBaseOperator(BaseOperator):
+    """Connection, Regions, table and Cognito budget shared by the export and import operators.
+
+    :param user_pool_id: the pool to back up.
+    :param table_name: the backup table.
+    :param cognito_tps: Cognito calls per second for the whole DAG run, across all its tasks.
+    :param aws_conn_id: Airflow connection for AWS.
+    :param region_name: the table's Region (the export's primary Region).
+    :param cognito_region_name: the pool's Region, when not the table's (a restore elsewhere).
+    """
+
+    template_fields: Sequence[str] = (
+        "user_pool_id", "table_name", "cognito_tps", "region_name", "cognito_region_name"
+    )
+    ui_color = "#dd6e42"
+
+    def __init__(
+        self,
+        *,
+        user_pool_id: str,
+        table_name: str,
+        cognito_tps: float = 10,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        cognito_region_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.user_pool_id = user_pool_id
+        self.table_name = table_name
+        self.cognito_tps = cognito_tps
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.cognito_region_name = cognito_region_name
+        self._limiter: RateLimiter | None = None
+
+    @cached_property
+    def table_hook(self) -> BackupTableHook:
+        return BackupTableHook(self.table_name, aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+    def cognito_hook(self, context: Context, shared: bool = True) -> CognitoHook:
+        """A Cognito hook paced by the run's budget (a per-process one when not `shared`)."""
+        key = f"{context['dag'].dag_id}/{context['run_id']}"
+        rate = float(self.cognito_tps)
+        self._limiter = (
+            shared_limiter(rate, self.table_hook.client, self.table_name, key) if shared else RateLimiter(rate)
+        )
+        return CognitoHook(
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.cognito_region_name or self.region_name,
+            rate_limiter=self._limiter,
+        )
+
+    def release_budget(self) -> None:
+        if self._limiter is not None:
+            self._limiter.close()

@@ -1,0 +1,148 @@
+"""The backups configuration file: one export DAG per entry.
+
+Read at DAG-parse time, so it only reads and validates a small local YAML file. Any error
+names the entry and the key, and fails parsing of the export DAG file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_ENV = "COGNITO_BACKUP_CONFIG"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "include" / "config" / "backups.yaml"
+
+POOL_ID = re.compile(r"^[\w-]+_[0-9a-zA-Z]+$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+NAME = re.compile(r"^[a-z0-9_]+$")
+TABLE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
+TOPIC = re.compile(r"^arn:aws[\w-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$")
+SHARD_COUNTS = (1, 16, 256, 4096)
+
+
+class ConfigError(ValueError):
+    """A backups configuration file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    name: str
+    user_pool_id: str
+    region: str
+    table_name: str
+    backup_regions: tuple[str, ...] = ()
+    schedule: str | None = "@daily"
+    cognito_tps: float = 10
+    notification_topic_arn: str | None = None
+    notify: str = "errors"
+    manage_table: bool = True
+    user_shards: int = 16
+    membership_chunks: int = 8
+    aws_conn_id: str = "aws_default"
+    retries: int = 3
+    retry_delay_seconds: int = 30
+    tags: tuple[str, ...] = field(default=())
+
+    @property
+    def dag_id(self) -> str:
+        return f"cognito_export_{self.name}"
+
+
+_FIELDS = set(BackupConfig.__dataclass_fields__) - {"tags"}
+_REQUIRED = ("name", "user_pool_id", "region", "table_name")
+
+
+def _check(entry: str, key: str, ok: bool, why: str) -> None:
+    if not ok:
+        raise ConfigError(f"backups entry {entry}: key '{key}' {why}")
+
+
+def parse_entry(raw: Any, index: int) -> BackupConfig:
+    entry = f"#{index + 1}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"backups entry {entry}: must be a mapping, got {type(raw).__name__}")
+    if isinstance(raw.get("name"), str):
+        entry = f"#{index + 1} ({raw['name']})"
+    for key in raw:
+        _check(entry, key, key in _FIELDS, f"is unknown (allowed: {', '.join(sorted(_FIELDS))})")
+    for key in _REQUIRED:
+        _check(entry, key, key in raw and raw[key] not in (None, ""), "is required")
+
+    _check(entry, "name", isinstance(raw["name"], str) and bool(NAME.match(raw["name"])), "must match [a-z0-9_]+")
+    pool = raw["user_pool_id"]
+    _check(entry, "user_pool_id", isinstance(pool, str) and bool(POOL_ID.match(pool)), f"is not a user pool id: {pool!r}")
+    _check(entry, "region", isinstance(raw["region"], str) and bool(REGION.match(raw["region"])), "is not an AWS Region name")
+    _check(entry, "user_pool_id", pool.split("_")[0] == raw["region"], f"is in Region {pool.split('_')[0]}, not {raw['region']}")
+    _check(entry, "table_name", isinstance(raw["table_name"], str) and bool(TABLE.match(raw["table_name"])), "is not a DynamoDB table name")
+
+    backup_regions = raw.get("backup_regions") or []
+    _check(entry, "backup_regions", isinstance(backup_regions, list), "must be a list of Region names")
+    for region in backup_regions:
+        _check(entry, "backup_regions", isinstance(region, str) and bool(REGION.match(region)), f"has a bad Region name: {region!r}")
+        _check(entry, "backup_regions", region != raw["region"], "must not contain the primary Region")
+
+    tps = raw.get("cognito_tps", 10)
+    _check(entry, "cognito_tps", isinstance(tps, (int, float)) and not isinstance(tps, bool) and tps >= 1, "must be a number of calls per second, at least 1")
+    notify = raw.get("notify", "errors")
+    _check(entry, "notify", notify in ("errors", "all"), "must be 'errors' or 'all'")
+    topic = raw.get("notification_topic_arn")
+    _check(entry, "notification_topic_arn", topic is None or (isinstance(topic, str) and bool(TOPIC.match(topic))), "is not an SNS topic ARN")
+    manage = raw.get("manage_table", True)
+    _check(entry, "manage_table", isinstance(manage, bool), "must be true or false")
+    shards = raw.get("user_shards", 16)
+    _check(entry, "user_shards", shards in SHARD_COUNTS and not isinstance(shards, bool), f"must be one of {SHARD_COUNTS}")
+    chunks = raw.get("membership_chunks", 8)
+    _check(entry, "membership_chunks", isinstance(chunks, int) and not isinstance(chunks, bool) and 1 <= chunks <= 256, "must be a whole number from 1 to 256")
+    schedule = raw.get("schedule", "@daily")
+    _check(entry, "schedule", schedule is None or isinstance(schedule, str), "must be an Airflow schedule string or null")
+    retries = raw.get("retries", 3)
+    _check(entry, "retries", isinstance(retries, int) and not isinstance(retries, bool) and 0 <= retries <= 20, "must be a whole number from 0 to 20")
+    delay = raw.get("retry_delay_seconds", 30)
+    _check(entry, "retry_delay_seconds", isinstance(delay, int) and not isinstance(delay, bool) and delay >= 1, "must be a whole number of seconds, at least 1")
+    conn = raw.get("aws_conn_id", "aws_default")
+    _check(entry, "aws_conn_id", isinstance(conn, str) and bool(conn), "must be an Airflow connection id")
+
+    return BackupConfig(
+        name=raw["name"],
+        user_pool_id=pool,
+        region=raw["region"],
+        table_name=raw["table_name"],
+        backup_regions=tuple(backup_regions),
+        schedule=schedule,
+        cognito_tps=float(tps),
+        notification_topic_arn=topic,
+        notify=notify,
+        manage_table=manage,
+        user_shards=shards,
+        membership_chunks=chunks,
+        aws_conn_id=conn,
+        retries=retries,
+        retry_delay_seconds=delay,
+    )
+
+
+def load_backups(path: str | os.PathLike[str] | None = None) -> list[BackupConfig]:
+    """Read and validate the backups file (path from `COGNITO_BACKUP_CONFIG` by default)."""
+    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read backups configuration {path}: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"backups configuration {path} is not valid YAML: {err}") from err
+    if not isinstance(document, dict) or not isinstance(document.get("backups"), list):
+        raise ConfigError(f"backups configuration {path}: expected a top-level list 'backups'")
+    extra = set(document) - {"backups"}
+    if extra:
+        raise ConfigError(f"backups configuration {path}: unknown top-level key(s) {sorted(extra)}")
+    backups = [parse_entry(raw, i) for i, raw in enumerate(document["backups"])]
+    names = [b.name for b in backups]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"backups configuration {path}: name '{name}' is used by more than one entry")
+    return backups

@@ -1,0 +1,58 @@
+"""Compare what Cognito lists with what the table holds, by content digest.
+
+Only new or changed items are written; items whose entity is gone are returned to the
+caller, who deletes them only once every listing they depend on has completed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+
+
+@dataclass
+class Counts:
+    listed: int = 0
+    written: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: int = 0
+
+    def add(self, other: Counts) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self, prefix: str) -> dict[str, int]:
+        return {f"{prefix}_{f.name}": getattr(self, f.name) for f in fields(self)}
+
+
+class Reconciler:
+    """One scope (a shard, the groups, a group's members): stored digests in, changes out."""
+
+    def __init__(self, stored: Iterable[tuple[str, str]], full_refresh: bool = False) -> None:
+        self.stored = dict(stored)
+        self.full_refresh = full_refresh
+        self.counts = Counts()
+        self._lock = threading.Lock()
+
+    def needs_write(self, key: str, digest: str) -> bool:
+        """Note `key` as present; True when its item must be (re)written."""
+        with self._lock:
+            old = self.stored.pop(key, None)
+            self.counts.listed += 1
+            changed = self.full_refresh or old != digest
+            if changed:
+                self.counts.written += 1
+            else:
+                self.counts.unchanged += 1
+            return changed
+
+    def skip(self, key: str) -> None:
+        """An entity we do not back up (a federated user): any stored item of it is stale."""
+        with self._lock:
+            self.counts.skipped += 1
+
+    def gone(self) -> list[str]:
+        """Keys stored but not listed. Call only after the scope's listing completed."""
+        return list(self.stored)

@@ -1,0 +1,227 @@
+"""The backup table: a DynamoDB (global) table in the retired solution's item format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr, Key
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
+
+from cognito_backup import items
+
+KEY_SCHEMA = [{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}]
+SHARD_INDEX_SPEC = {
+    "IndexName": items.SHARD_INDEX,
+    "KeySchema": [{"AttributeName": "shardKey", "KeyType": "HASH"}, {"AttributeName": "id", "KeyType": "RANGE"}],
+    # Only what reconciling needs: keys and the content digest, not user data.
+    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["digest"]},
+}
+
+
+class TableMissingError(LookupError):
+    """The backup table does not exist in this Region."""
+
+
+class BackupTableHook(DynamoDBHook):
+    """
+    Read and write a Cognito backup table.
+
+    Builds on :class:`~airflow.providers.amazon.aws.hooks.dynamodb.DynamoDBHook`: batch writes
+    go through boto3's ``batch_writer`` (25-item ``BatchWriteItem`` calls, unprocessed items
+    retried). Items are encoded and decoded by :mod:`cognito_backup.items`.
+
+    :param table_name: the backup table.
+    """
+
+    def __init__(self, table_name: str, *args, **kwargs) -> None:
+        super().__init__(*args, table_name=table_name, table_keys=["id", "type"], **kwargs)
+
+    def _get_config(self, config: Config | None = None) -> Config:
+        # Several threads of a task share the client: give them connections.
+        return Config(max_pool_connections=32, retries={"mode": "standard"}).merge(super()._get_config(config))
+
+    @cached_property
+    def table(self):
+        return self.get_conn().Table(self.table_name)
+
+    # Table management
+
+    def describe(self) -> dict[str, Any]:
+        try:
+            return self.client.describe_table(TableName=self.table_name)["Table"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ResourceNotFoundException":
+                raise TableMissingError(
+                    f"backup table {self.table_name} does not exist in {self.region_name}"
+                ) from err
+            raise
+
+    def create(self, kms_key_id: str | None = None) -> None:
+        """Create the table in this Region: on demand, encrypted, streamed, with the shard index."""
+        sse: dict[str, Any] = {"Enabled": True}
+        if kms_key_id:
+            sse.update(SSEType="KMS", KMSMasterKeyId=kms_key_id)
+        self.client.create_table(
+            TableName=self.table_name,
+            KeySchema=KEY_SCHEMA,
+            AttributeDefinitions=[
+                {"AttributeName": "id", "AttributeType": "S"},
+                {"AttributeName": "type", "AttributeType": "S"},
+                {"AttributeName": "shardKey", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            GlobalSecondaryIndexes=[SHARD_INDEX_SPEC],
+            SSESpecification=sse,
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            Tags=[{"Key": "app", "Value": "cognito-backup"}],
+        )
+
+    def wait_until_active(self) -> None:
+        self.client.get_waiter("table_exists").wait(
+            TableName=self.table_name, WaiterConfig={"Delay": 2, "MaxAttempts": 300}
+        )
+
+    def enable_point_in_time_recovery(self) -> None:
+        self.client.update_continuous_backups(
+            TableName=self.table_name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+
+    def enable_ttl(self) -> None:
+        """Expire the rate limiter's schedule items."""
+        try:
+            self.client.update_time_to_live(
+                TableName=self.table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"},
+            )
+        except ClientError as err:
+            # Already enabled: DynamoDB refuses to set the same TTL twice.
+            if err.response["Error"]["Code"] != "ValidationException":
+                raise
+
+    def add_replica(self, region: str) -> None:
+        self.client.update_table(
+            TableName=self.table_name, ReplicaUpdates=[{"Create": {"RegionName": region}}]
+        )
+
+    def add_shard_index(self) -> None:
+        """Add the shard index to a table made elsewhere (the retired solution's, for one)."""
+        self.client.update_table(
+            TableName=self.table_name,
+            AttributeDefinitions=[{"AttributeName": "shardKey", "AttributeType": "S"}],
+            GlobalSecondaryIndexUpdates=[{"Create": SHARD_INDEX_SPEC}],
+        )
+
+    # Reading what the table holds
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            page = self.table.query(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def stored_user_digests(self, sub_prefix: str) -> Iterator[tuple[str, str]]:
+        """(sub, digest) of the stored users whose sub starts with `sub_prefix`, from the index."""
+        prefixes = (
+            [sub_prefix + h for h in items.HEX] if len(sub_prefix) < items.USER_SHARD_PREFIX_LEN else [sub_prefix]
+        )
+        for prefix in prefixes:
+            shard = items.user_shard_key(prefix)
+            condition = Key("shardKey").eq(shard)
+            if len(prefix) > items.USER_SHARD_PREFIX_LEN:
+                condition &= Key("id").begins_with(f"USER-{prefix}")
+            for item in self._query(IndexName=items.SHARD_INDEX, KeyConditionExpression=condition):
+                yield item["id"].removeprefix("USER-"), item.get("digest", "")
+
+    def stored_group_digests(self) -> Iterator[tuple[str, str]]:
+        for item in self._query(IndexName=items.SHARD_INDEX, KeyConditionExpression=Key("shardKey").eq(items.GROUPS_SHARD)):
+            yield item["id"].removeprefix("GROUP-"), item.get("digest", "")
+
+    def stored_membership_digests(self, group: str) -> Iterator[tuple[str, str]]:
+        condition = Key("id").eq(items.Membership.partition(group))
+        for item in self._query(KeyConditionExpression=condition, ProjectionExpression="#t, digest",
+                                ExpressionAttributeNames={"#t": "type"}):
+            yield item["type"].removeprefix(items.MEMBERSHIP + "-"), item.get("digest", "")
+
+    def members(self, group: str) -> Iterator[items.Membership]:
+        for item in self._query(KeyConditionExpression=Key("id").eq(items.Membership.partition(group))):
+            yield items.Membership.from_item(item)
+
+    def scan(self, segment: int = 0, total_segments: int = 1, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item of one scan segment (the import reads the whole table this way)."""
+        kwargs.update(Segment=segment, TotalSegments=total_segments)
+        while True:
+            page = self.table.scan(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def legacy_items(self) -> Iterator[dict[str, Any]]:
+        """Items the shard index cannot see: written by the retired solution, or by hand."""
+        return self.scan(FilterExpression=Attr("shardKey").not_exists() & ~Attr("type").begins_with(items.MEMBERSHIP))
+
+    # Writing
+
+    @contextmanager
+    def writer(self):
+        """A boto3 ``batch_writer``: puts and deletes in 25-item batches, unprocessed items retried."""
+        with self.table.batch_writer(overwrite_by_pkeys=self.table_keys) as batch:
+            yield batch
+
+    def get(self, item_id: str, item_type: str) -> dict[str, Any] | None:
+        return self.table.get_item(Key={"id": item_id, "type": item_type}, ConsistentRead=True).get("Item")
+
+    def put(self, item: dict[str, Any]) -> None:
+        self.table.put_item(Item=item)
+
+    def delete(self, item_id: str, item_type: str) -> None:
+        self.table.delete_item(Key={"id": item_id, "type": item_type})
+
+    def delete_partition(self, partition: str) -> int:
+        """Delete every item of one partition (a removed group's memberships)."""
+        deleted = 0
+        with self.writer() as batch:
+            for item in self._query(KeyConditionExpression=Key("id").eq(partition),
+                                    ProjectionExpression="id, #t", ExpressionAttributeNames={"#t": "type"}):
+                batch.delete_item(Key={"id": item["id"], "type": item["type"]})
+                deleted += 1
+        return deleted
+
+    # Manifest and pool snapshot
+
+    def get_manifest(self) -> items.Manifest | None:
+        item = self.get(items.MANIFEST_ID, items.MANIFEST)
+        if item is None:
+            # Tables of the retired solution: the timestamp item's type carries a suffix.
+            found = self._query(KeyConditionExpression=Key("id").eq(items.MANIFEST_ID))
+            item = next((i for i in found if items.kind_of(i) == items.MANIFEST), None)
+        return items.Manifest.from_item(item) if item else None
+
+    def put_manifest(self, manifest: items.Manifest) -> None:
+        self.put(manifest.to_item(self.region_name))
+
+    def get_snapshot(self) -> dict[str, Any] | None:
+        item = self.get(items.SNAPSHOT_ID, items.SNAPSHOT)
+        return json.loads(item["snapshot"]) if item else None
+
+    def put_snapshot(self, snapshot: dict[str, Any], taken_at: int) -> bool:
+        """Store the pool snapshot; write only when it changed. True when written."""
+        body = json.dumps(snapshot, sort_keys=True, default=str)
+        current = self.get(items.SNAPSHOT_ID, items.SNAPSHOT)
+        if current and current.get("digest") == items.digest(body):
+            return False
+        self.put({
+            "id": items.SNAPSHOT_ID, "type": items.SNAPSHOT, "snapshot": body,
+            "digest": items.digest(body), "takenAt": taken_at, "lastUpdatedRegion": self.region_name,
+        })
+        return True

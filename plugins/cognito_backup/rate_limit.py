@@ -1,0 +1,189 @@
+"""One Cognito call budget for a whole DAG run, shared by all its tasks and threads.
+
+Cognito's quotas are per account and Region and shared with the customer's live
+application, so a run must never exceed its `cognito_tps` in any one-second window, however
+many tasks happen to run at once, and should use nearly all of it.
+
+The budget is a schedule of call slots, `1/rate` seconds apart (GCRA: a "theoretical
+arrival time" that each claim pushes forward). A process claims a short block of
+consecutive slots from the shared schedule and hands them to its threads; a call starts
+only inside its slot, and a slot not used within its interval is dropped, never saved up,
+so no window can hold more than `rate` calls plus one. The schedule lives in one item of
+the backup table, updated with conditional writes, so tasks on different workers (Celery on
+MWAA, LocalExecutor processes) share it. Every HTTP attempt is paced, retries included,
+because the limiter hooks botocore's `before-send` event.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import ClientError
+
+from cognito_backup import items
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+# A claim covers this much of the schedule: small enough that slots a task leaves unused
+# when it finishes cost little, large enough that claims stay a few per second.
+BLOCK_SECONDS = 0.25
+# Shared schedule items expire (DynamoDB TTL) a day after their last use.
+SCHEDULE_TTL_SECONDS = 86_400
+
+
+class SlotSchedule(Protocol):
+    def claim(self, count: int, interval: float) -> float:
+        """Reserve `count` consecutive slots; return the start time of the first."""
+
+    def release(self, unused_from: float, block_end: float) -> None:
+        """Give back the tail of the latest block if nobody has claimed after it."""
+
+
+class LocalSchedule:
+    """A schedule shared by the threads of one process (tests, dry runs)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tat = 0.0
+
+    def claim(self, count: int, interval: float) -> float:
+        with self._lock:
+            start = max(self._tat, time.time())
+            self._tat = start + count * interval
+            return start
+
+    def release(self, unused_from: float, block_end: float) -> None:
+        with self._lock:
+            if abs(self._tat - block_end) < 1e-9:
+                self._tat = unused_from
+
+
+def _micros(t: float) -> int:
+    return int(round(t * 1_000_000))
+
+
+class DynamoDBSchedule:
+    """A schedule in one item of the backup table, shared by every worker of a DAG run."""
+
+    def __init__(self, client: BaseClient, table_name: str, key: str) -> None:
+        # A DynamoDB *resource*'s client: it takes and returns plain Python values.
+        self.client = client
+        self.table_name = table_name
+        self.key = {"id": f"{items.RATE_LIMIT_ID}#{key}", "type": items.RATE_LIMIT}
+
+    def _update(self, expression: str, condition: str, values: dict) -> dict:
+        return self.client.update_item(
+            TableName=self.table_name,
+            Key=self.key,
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ReturnValues="UPDATED_NEW",
+        )
+
+    def claim(self, count: int, interval: float) -> float:
+        span = _micros(count * interval)
+        while True:
+            now = _micros(time.time())
+            expires = int(time.time()) + SCHEDULE_TTL_SECONDS
+            try:
+                # The schedule is idle: the block starts now.
+                self._update(
+                    "SET tat = :end, expiresAt = :exp",
+                    "attribute_not_exists(tat) OR tat < :now",
+                    {":end": now + span, ":now": now, ":exp": expires},
+                )
+                return now / 1_000_000
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+            try:
+                # The schedule runs ahead of now: the block starts where it ends (atomic add).
+                out = self._update(
+                    "SET tat = tat + :span, expiresAt = :exp",
+                    "tat >= :now",
+                    {":span": span, ":now": now, ":exp": expires},
+                )
+                return (int(out["Attributes"]["tat"]) - span) / 1_000_000
+            except ClientError as err:
+                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+            # The schedule fell idle between the two writes: try again.
+
+    def release(self, unused_from: float, block_end: float) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self.key,
+                UpdateExpression="SET tat = :unused",
+                ConditionExpression="tat = :end",
+                ExpressionAttributeValues={":unused": _micros(unused_from), ":end": _micros(block_end)},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+
+class RateLimiter:
+    """Paces calls of one process to its share of a run-wide schedule of slots."""
+
+    def __init__(self, rate: float, schedule: SlotSchedule | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.interval = 1.0 / rate
+        self.block = max(1, round(rate * BLOCK_SECONDS))
+        self.schedule = schedule or LocalSchedule()
+        self._slots: deque[float] = deque()
+        self._block_end = 0.0
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.dropped = 0
+
+    def acquire(self) -> None:
+        """Block until this caller's slot; then the caller may start one call."""
+        with self._lock:
+            while True:
+                now = time.time()
+                while self._slots and self._slots[0] + self.interval <= now:
+                    self._slots.popleft()
+                    self.dropped += 1
+                if self._slots:
+                    slot = self._slots.popleft()
+                    break
+                start = self.schedule.claim(self.block, self.interval)
+                self._slots.extend(start + i * self.interval for i in range(self.block))
+                self._block_end = start + self.block * self.interval
+            self.calls += 1
+        delay = slot - time.time()
+        if delay > 0:
+            time.sleep(delay)
+
+    def close(self) -> None:
+        """Hand slots this process will not use back to the schedule, when still possible."""
+        with self._lock:
+            if self._slots:
+                self.schedule.release(self._slots[0], self._block_end)
+                self._slots.clear()
+
+    def attach(self, client: BaseClient) -> BaseClient:
+        """Pace every HTTP attempt `client` makes, retries included."""
+        service = client.meta.service_model.service_name
+        client.meta.events.register(f"before-send.{service}", self._before_send)
+        return client
+
+    def _before_send(self, **_kwargs) -> None:
+        self.acquire()
+        return None  # a value here would stand in for the HTTP response
+
+
+def shared_limiter(rate: float, client: BaseClient, table_name: str, key: str) -> RateLimiter:
+    """A limiter whose schedule lives in the backup table, keyed by DAG run."""
+    return RateLimiter(rate, DynamoDBSchedule(client, table_name, key))
+
+
+__all__ = ["DynamoDBSchedule", "LocalSchedule", "RateLimiter", "shared_limiter"]
