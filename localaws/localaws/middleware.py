@@ -1,0 +1,192 @@
+"""The WSGI application: moto's dispatcher wrapped with everything localaws adds.
+
+For every AWS call, in order: identify it (service, Region, operation); throttle it if
+its Cognito quota bucket is empty; inject a fault if a rule says so; wait the configured
+latency (outside the state lock, so concurrent clients overlap); answer it (our Cognito
+handlers, or moto with DynamoDB bookkeeping around it, or plain moto) under the state
+lock; write one request-log record. Requests under /_localaws/ go to the control API.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.http import HTTP_STATUS_CODES
+
+from localaws import backends, dynamodb, listing, protocol, quotas
+from localaws.cognito import CognitoError, Handler
+from localaws.config import RuntimeConfig
+from localaws.control import PREFIX, ControlApi
+from localaws.faults import FaultInjector, FaultRule
+from localaws.global_tables import GLOBAL_TABLES
+from localaws.import_jobs import ImportJobs
+from localaws.protocol import AwsCall, Reply
+from localaws.requestlog import RequestLog
+
+
+class LocalAws:
+    def __init__(self, config: RuntimeConfig, faults: list[FaultRule], request_log: RequestLog | None):
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.config = config
+        self.quotas = quotas.QuotaBuckets()
+        self._initial_faults = list(faults)
+        self.faults = FaultInjector(faults)
+        self.request_log = request_log
+        self.import_jobs = ImportJobs(config)
+        self.cognito_handlers: dict[str, Handler] = {**listing.HANDLERS, **self.import_jobs.handlers}
+        self.control = ControlApi(self)
+        self._apply_settings()
+
+    def configure(self, changes: dict[str, Any]) -> None:
+        self.config.update(changes)
+        self._apply_settings()
+
+    def _apply_settings(self) -> None:
+        # The only setting read outside a request's own path.
+        GLOBAL_TABLES.delay = self.config.current.replica_delay
+
+    def reset(self) -> None:
+        """Back to the state the server started in (settings and --faults included)."""
+        with backends.STATE_LOCK:
+            self.import_jobs.reset()
+            GLOBAL_TABLES.reset()
+            backends.reset_moto()
+        self.quotas.reset()
+        self.faults.replace([_fresh(rule) for rule in self._initial_faults])
+        self.config.restore()
+        self._apply_settings()
+
+    def close(self) -> None:
+        if self.request_log:
+            self.request_log.close()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").startswith(PREFIX):
+            return self.control(environ, start_response)
+        arrived = time.time()
+        began = time.monotonic()
+        body = _read_body(environ)
+        call = protocol.identify(environ, body)
+        if call is None:  # moto's own API (/moto-api), unsigned non-AWS requests
+            return self.moto(environ, start_response)
+
+        reply, outcome, fields = self._answer(call, environ)
+        if self.request_log:
+            record = {
+                "time": arrived,
+                "duration": round(time.monotonic() - began, 6),
+                "service": call.service,
+                "operation": call.operation,
+                "region": call.region,
+                "category": quotas.category(call.service, call.operation),
+                "outcome": outcome,
+                "status": reply.status,
+                **fields,
+            }
+            self.request_log.write(record)
+        headers = list(reply.headers)
+        if not any(name.lower() == "content-length" for name, _ in headers):  # moto's is right (HEAD too)
+            headers.append(("Content-Length", str(len(reply.body))))
+        start_response(f"{reply.status} {HTTP_STATUS_CODES.get(reply.status, '')}", headers)
+        return [reply.body]
+
+    def _answer(self, call: AwsCall, environ: dict[str, Any]) -> tuple[Reply, str, dict[str, Any]]:
+        """The reply, the log outcome and the extra log fields of one AWS call."""
+        refusal = self._refusal(call)
+        latency_ms = self.config.current.latency_ms
+        if latency_ms:
+            time.sleep(latency_ms / 1000)
+        if not _parses(call):
+            reply = protocol.error_reply(call, "SerializationException", "The request body is not valid JSON.", 400)
+            return reply, "error:SerializationException", {}
+        fields = dynamodb.log_fields(call) if call.service == "dynamodb" else {}
+        if refusal:
+            outcome, reply = refusal
+            return reply, outcome, fields
+        try:
+            with backends.STATE_LOCK:
+                reply, fields = self._backend(call, environ, fields)
+        except Exception as error:  # a bug here or in moto: answer like AWS would, keep serving
+            traceback.print_exc(file=sys.stderr)
+            code, status = protocol.internal_error(call)
+            return protocol.error_reply(call, code, f"{type(error).__name__}: {error}", status), f"error:{code}", fields
+        outcome = "ok" if reply.ok else f"error:{protocol.error_code(reply)}"
+        return reply, outcome, fields
+
+    def _refusal(self, call: AwsCall) -> tuple[str, Reply] | None:
+        """("throttled", reply) when the call's quota bucket is empty, ("fault", reply) when
+        a fault rule fires, else None. Decided on arrival, before any latency."""
+        category = quotas.category(call.service, call.operation)
+        if category and self.config.current.quotas == "aws" and not self.quotas.admit(call.account, call.region, category):
+            code, status = protocol.throttling_error(call)
+            return "throttled", protocol.error_reply(call, code, "Too many requests", status)
+        kind = self.faults.decide(call.service, call.operation, call.body)
+        if kind == "throttle":
+            code, status = protocol.throttling_error(call)
+            return "fault", protocol.error_reply(call, code, "Too many requests", status)
+        if kind == "internal":
+            code, status = protocol.internal_error(call)
+            return "fault", protocol.error_reply(call, code, "Internal error (injected by localaws)", status)
+        return None
+
+    def _backend(self, call: AwsCall, environ: dict[str, Any], fields: dict[str, Any]) -> tuple[Reply, dict[str, Any]]:
+        handler = self.cognito_handlers.get(call.operation) if call.service == "cognito-idp" else None
+        if handler:
+            try:
+                return protocol.json_reply(call, handler(call)), fields
+            except CognitoError as error:
+                return protocol.error_reply(call, error.code, error.message, error.status), fields
+        if call.service == "dynamodb":
+            return dynamodb.handle(call, lambda body: self._run_moto(environ, call.body if body is None else body))
+        return self._run_moto(environ, call.body), fields
+
+    def _run_moto(self, environ: dict[str, Any], body: bytes) -> Reply:
+        environ = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured["status"], captured["headers"] = status, headers
+
+        chunks = self.moto(environ, start_response)
+        try:
+            data = b"".join(chunks)
+        finally:
+            getattr(chunks, "close", lambda: None)()
+        return Reply(int(captured["status"].split()[0]), list(captured["headers"]), data)
+
+
+def _parses(call: AwsCall) -> bool:
+    """Whether a JSON-protocol body is a JSON object (what our handlers rely on)."""
+    if call.protocol != "json":
+        return True
+    try:
+        return isinstance(call.params, dict)
+    except ValueError:
+        return False
+
+
+def _fresh(rule: FaultRule) -> FaultRule:
+    """The same rule with its counters at zero."""
+    return FaultRule.from_json({key: value for key, value in rule.to_json().items() if key not in ("seen", "injected")})
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the whole request body once, leaving a re-readable copy for moto."""
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        data = stream.read(int(length))
+    elif environ.get("wsgi.input_terminated"):
+        data = stream.read()
+    else:
+        data = b""
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["CONTENT_LENGTH"] = str(len(data))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    return data

@@ -1,0 +1,60 @@
+"""The request log: one JSON object per AWS call, appended and flushed per line.
+
+Record shape (keys always present unless noted)::
+
+    time      epoch seconds (float) when the request arrived
+    duration  seconds spent answering it (including injected latency)
+    service   signing name: cognito-idp, dynamodb, s3, sns, ...
+    operation e.g. ListUsers, BatchWriteItem, PutObject
+    region    from the SigV4 credential scope
+    category  Cognito quota category, null for other services
+    outcome   "ok" | "throttled" (quota) | "fault" (injected) | "error:<ErrorCode>"
+    status    HTTP status
+    table     DynamoDB only: table name (several joined by ",", null if none)
+    wcu, rcu  DynamoDB only: capacity units consumed (AWS sizing rules)
+    writes    DynamoDB write operations only: [[id, type], ...] keys written
+
+The file is written under a lock, one ``write`` per line, so a reader that starts at a
+line boundary (an offset previously returned by ``end_offset``) sees only whole records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any
+
+
+class RequestLog:
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.Lock()
+        self._file = open(path, "a", encoding="utf-8")
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._file.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+def read(path: str, since: int = 0) -> list[dict[str, Any]]:
+    """Parse the records written after byte offset ``since`` (0: the whole log).
+
+    A trailing line still being written is left for the next read.
+    """
+    with open(path, "rb") as handle:
+        handle.seek(since)
+        data = handle.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
+def end_offset(path: str) -> int:
+    """The current end of the log: pass it to ``read(since=...)`` to skip what came before."""
+    return os.path.getsize(path)

@@ -1,0 +1,48 @@
+"""Building and running the emulator: moto's patched models behind our WSGI app, on
+werkzeug's threaded server (one thread per connection)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+from werkzeug.serving import make_server
+
+from localaws import capacity, cognito_index, global_tables
+from localaws.config import RuntimeConfig, Settings
+from localaws.faults import FaultRule
+from localaws.middleware import LocalAws
+from localaws.requestlog import RequestLog
+
+
+class _QuietHandler(MotoRequestHandler):
+    """moto's request handler without a stderr line per request (it would slow every call)."""
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        pass
+
+
+def build_app(settings: Settings, faults: list[FaultRule], request_log: str | None) -> LocalAws:
+    cognito_index.install()
+    capacity.install()
+    global_tables.install()
+    return LocalAws(RuntimeConfig(settings), faults, RequestLog(request_log) if request_log else None)
+
+
+def serve(host: str, port: int, app: LocalAws) -> None:
+    """Serve until SIGTERM / SIGINT. Port 0 picks a free port; the first line on stdout
+    says where we listen, once the socket accepts connections."""
+    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    os.environ.setdefault("MOTO_PORT", str(server.server_port))  # moto builds some URLs with it
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    print(f"localaws listening on http://{host}:{server.server_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.close()

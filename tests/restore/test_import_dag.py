@@ -1,0 +1,280 @@
+"""End to end: export seeded pools, import the backups into new pools, compare pool with pool; and the
+import's safety: dry runs, resuming after a failure, bad inputs refused before any write."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import boto3
+import pytest
+
+from budget import cognito_calls, max_calls_in_any_second
+from import_runs import (
+    BACKUP_REGION, LEGACY, REGION, all_xcom_text, assert_matches, assert_restored, compatible_pool, export,
+    run_import, task_states, writes, xcom_of,
+)
+
+BUCKET = "restore-reports"
+
+
+@pytest.fixture(scope="module")
+def backup(emulator, tmp_path_factory):
+    """A username pool (awkward values, disabled/unconfirmed/unverified users, federated users)
+    backed up in us-east-1 with a replica in us-west-2."""
+    emulator.reset()
+    pool_id = emulator.seed(REGION, users=120, groups=8, federated=2, seed=21)
+    table = export(tmp_path_factory.mktemp("cfg"), "rt", pool_id, backup_regions=[BACKUP_REGION])
+    boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+    return {"pool_id": pool_id, "table": table}
+
+
+def test_csv_import_round_trip(emulator, backup):
+    target = compatible_pool(backup["pool_id"], REGION, REGION, "rt-csv")
+    mark = emulator.mark()
+    run = run_import({
+        "backup_table": backup["table"], "table_region": REGION, "target_user_pool_id": target,
+        "report_s3_uri": f"s3://{BUCKET}/imports", "cognito_tps": 25,
+    })
+    assert run.state == "success", task_states(run)
+    calls = cognito_calls(emulator.requests(since=mark))
+    restored = assert_restored(REGION, backup["pool_id"], REGION, target)
+    assert restored["users"] == 120 and restored["memberships"] > 100
+
+    # The CSV job imported most users; AdminCreateUser made only those the CSV could not carry.
+    plan = xcom_of(run, "users.csv_plan", "plan")
+    assert plan["eligible"] + sum(plan["left_out"].values()) == 120
+    assert plan["left_out"]["unconfirmed"] >= 1 and plan["left_out"]["no_auto_verified_attribute_verified"] >= 1
+    creates = [c for c in calls if c["operation"] == "AdminCreateUser"]
+    assert len(creates) == sum(plan["left_out"].values())
+    jobs = [c for c in calls if c["operation"] == "StartUserImportJob"]
+    assert len(jobs) == 1
+    job = xcom_of(run, "users.csv_job")
+    assert job["imported"] == plan["eligible"] and job["clean"]
+    # Budget: never more than cognito_tps calls (+1 of jitter) in any second.
+    assert max_calls_in_any_second(calls) <= 25 + 1
+
+    # The report and the old-sub to new-sub map, in S3; user data nowhere else.
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="imports/")["Contents"]]
+    report_key = next(k for k in keys if k.endswith("/report.json"))
+    report = json.loads(s3.get_object(Bucket=BUCKET, Key=report_key)["Body"].read())
+    assert report["verification"]["ok"] and report["verification"]["backup_users"] == 120
+    assert report["verification"]["users_reset_refused_no_verified_contact"] == restored["reset_refused"]
+    assert report["steps"]["users"]["imported_by_csv"] == plan["eligible"]
+    rows = list(csv.DictReader(io.StringIO(
+        s3.get_object(Bucket=BUCKET, Key=report_key.replace("report.json", "sub-map.csv"))["Body"].read().decode()
+    )))
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    source_subs = {a["Value"] for page in cognito.get_paginator("list_users").paginate(UserPoolId=backup["pool_id"])
+                   for u in page["Users"] if u["UserStatus"] != "EXTERNAL_PROVIDER"
+                   for a in u["Attributes"] if a["Name"] == "sub"}
+    target_users = {a["Value"]: u for page in cognito.get_paginator("list_users").paginate(UserPoolId=target)
+                    for u in page["Users"] for a in u["Attributes"] if a["Name"] == "sub"}
+    assert {r["old_sub"] for r in rows} == source_subs
+    assert {r["new_sub"] for r in rows} == set(target_users)
+    for row in rows:
+        legacy = {a["Name"]: a["Value"] for a in target_users[row["new_sub"]]["Attributes"]}[LEGACY]
+        assert legacy == row["old_sub"]
+    secrets = _user_data(backup["pool_id"])
+    report_text = json.dumps(report)
+    xcoms = all_xcom_text(run)
+    assert not [s for s in secrets if s in report_text or s in xcoms]
+
+
+def _user_data(pool_id: str) -> set[str]:
+    """Usernames, emails and subs of a pool: what must not leak."""
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    found = set()
+    for page in cognito.get_paginator("list_users").paginate(UserPoolId=pool_id):
+        for user in page["Users"]:
+            found.add(user["Username"])
+            found.update(a["Value"] for a in user["Attributes"] if a["Name"] in ("email", "sub", "phone_number"))
+    return found
+
+
+
+
+def test_admin_create_round_trip_email_pool(emulator, tmp_path):
+    """Users who sign in with their email, federated users (never backed up), every user through AdminCreateUser."""
+    source = emulator.seed(REGION, users=70, groups=5, username_attribute="email", federated=2, seed=22)
+    table = export(tmp_path, "email", source)
+    target = compatible_pool(source, REGION, REGION, "rt-admin")
+    mark = emulator.mark()
+    run = run_import({
+        "backup_table": table, "table_region": REGION, "target_user_pool_id": target, "strategy": "admin_create",
+    })
+    assert run.state == "success", task_states(run)
+    calls = cognito_calls(emulator.requests(since=mark))
+    restored = assert_restored(REGION, source, REGION, target)
+    assert restored["users"] == 70
+    assert task_states(run)["users.csv_plan"] == "skipped"
+    assert not [c for c in calls if "ImportJob" in c["operation"] or c["operation"] == "GetCSVHeader"]
+    assert len([c for c in calls if c["operation"] == "AdminCreateUser"]) == 70
+    users = xcom_of(run, "users.create")
+    assert users["created"] == 70 and users.get("reset_refused_no_verified_contact", 0) == restored["reset_refused"]
+
+
+def test_two_region_drill_into_a_created_pool(emulator, backup):
+    """The backup Region's replica alone restores into a pool it creates there, like the backed-up one."""
+    mark = emulator.mark()
+    run = run_import({
+        "backup_table": backup["table"], "table_region": BACKUP_REGION, "target_region": BACKUP_REGION,
+        "create_target_pool": True,
+    })
+    assert run.state == "success", task_states(run)
+    calls = emulator.requests(since=mark)
+    assert {c["region"] for c in calls if c["service"] in ("cognito-idp", "dynamodb")} == {BACKUP_REGION}
+    prepared = xcom_of(run, "target.prepare")
+    assert prepared["created"] and prepared["legacy_attribute"] == LEGACY
+    target = prepared["user_pool_id"]
+    assert target.startswith(BACKUP_REGION + "_")
+    created = boto3.client("cognito-idp", region_name=BACKUP_REGION).describe_user_pool(UserPoolId=target)["UserPool"]
+    source = boto3.client("cognito-idp", region_name=REGION).describe_user_pool(UserPoolId=backup["pool_id"])["UserPool"]
+    custom = lambda p: {a["Name"]: a["AttributeDataType"] for a in p["SchemaAttributes"] if a["Name"].startswith("custom:")}  # noqa: E731
+    assert custom(created) == {**custom(source), LEGACY: "String"}
+    for key in ("UsernameAttributes", "AutoVerifiedAttributes", "Policies"):
+        assert created.get(key) == source.get(key)
+    assert_restored(REGION, backup["pool_id"], BACKUP_REGION, target)
+
+
+def legacy_table(source_table: str, name: str) -> list[dict]:
+    """A copy of a backup in the retired solution's format: `type` suffixes, no snapshot, no
+    digests or shard index, no group role ARNs (it did not export them)."""
+    import uuid
+
+    from backup_state import table_items
+    from cognito_backup import items
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "type", "AttributeType": "S"}],
+    )
+    written = []
+    for item in table_items(REGION, source_table):
+        kind = items.kind_of(item)
+        if kind not in (items.USER, items.GROUP, items.MEMBERSHIP, items.MANIFEST):
+            continue
+        item = {k: v for k, v in item.items() if k not in ("digest", "shardKey", "roleArn", "counts", "snapshotRef",
+                                                             "durationSeconds", "mfaReenrolmentNeeded", "userPoolId")}
+        if kind != items.MEMBERSHIP:
+            item["type"] = f"{kind}-{uuid.uuid4()}"
+        written.append(item)
+    table = boto3.resource("dynamodb", region_name=REGION).Table(name)
+    with table.batch_writer() as batch:
+        for item in written:
+            batch.put_item(Item=item)
+    return written
+
+
+def test_reference_format_table_imports_into_a_compatible_pool(emulator, backup):
+    from backup_state import backup_state, pool_state
+
+    legacy_items = legacy_table(backup["table"], "retired-format-backup")
+    assert all(i["type"] != "USER" and "-" in i["type"] for i in legacy_items)
+    target = compatible_pool(backup["pool_id"], REGION, REGION, "rt-legacy", legacy=None)
+    run = run_import({"backup_table": "retired-format-backup", "table_region": REGION, "target_user_pool_id": target})
+    assert run.state == "success", task_states(run)
+    assert xcom_of(run, "read_backup", "backup")["legacy_format"] is True
+    restored = assert_matches(backup_state(legacy_items, with_sub=False), pool_state(REGION, target, with_sub=False))
+    assert restored["users"] == 120 and restored["memberships"] > 100
+
+
+def test_dry_run_reads_and_writes_nothing(emulator, backup):
+    target = compatible_pool(backup["pool_id"], REGION, REGION, "dry")
+    mark = emulator.mark()
+    run = run_import({"backup_table": backup["table"], "table_region": REGION, "target_user_pool_id": target,
+                      "dry_run": True, "report_s3_uri": f"s3://{BUCKET}/dry"})
+    assert run.state == "success", task_states(run)
+    records = emulator.requests(since=mark)
+    assert records and writes(records) == []
+    states = task_states(run)
+    assert states["dry_run"] == "success" and states["target.check"] == "skipped" and states["verify"] == "skipped"
+    would = xcom_of(run, "dry_run")
+    assert would["users_to_create"] == 120 and would["groups_to_create"] == 8 and would["memberships_to_add"] > 100
+    assert would["csv_users"] + sum(v for k, v in would.items() if k.startswith("left_out_of_csv.")) == 120
+    assert boto3.client("cognito-idp", region_name=REGION).list_users(UserPoolId=target)["Users"] == []
+
+
+def test_failure_mid_memberships_then_rerun_is_exact(emulator, backup):
+    target = compatible_pool(backup["pool_id"], REGION, REGION, "resume")
+    conf = {"backup_table": backup["table"], "table_region": REGION, "target_user_pool_id": target,
+            "strategy": "admin_create"}
+    emulator.set_faults([{"operation": "AdminAddUserToGroup", "kind": "internal", "after": 40}])
+    try:
+        failed = run_import(conf)
+    finally:
+        emulator.set_faults([])
+    assert failed.state == "failed"
+    states = task_states(failed)
+    assert states["memberships.add[0]"] == "failed" and states["users.create[0]"] == "success"
+    assert states["verify"] == "upstream_failed"
+
+    mark = emulator.mark()
+    run = run_import(conf)
+    assert run.state == "success", task_states(run)
+    assert_restored(REGION, backup["pool_id"], REGION, target)
+    calls = cognito_calls(emulator.requests(since=mark))
+    # Resumed: nothing created twice, nothing refused for existing already.
+    assert not [c for c in calls if c["operation"] in ("AdminCreateUser", "CreateUserPool")]
+    assert not [c for c in calls if c["outcome"] != "ok" and c["operation"] != "CreateGroup"]
+    assert xcom_of(run, "groups.create")["groups_already_present"] == 8
+
+
+def unrelated_pool(backup) -> str:
+    target = compatible_pool(backup["pool_id"], REGION, REGION, "unrelated")
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    for name in ("stranger1", "stranger2", "stranger3"):
+        cognito.admin_create_user(UserPoolId=target, Username=name, MessageAction="SUPPRESS")
+    return target
+
+
+BAD_INPUTS = {
+    "pool_missing": (
+        lambda b: {"target_user_pool_id": "us-east-1_Missing99"},
+        "target.check", "target user pool us-east-1_Missing99 does not exist in us-east-1",
+    ),
+    "table_missing": (
+        lambda b: {"backup_table": "no-such-backup", "create_target_pool": True},
+        "read_backup", "backup table no-such-backup does not exist in us-east-1",
+    ),
+    "unrelated_users": (
+        lambda b: {"target_user_pool_id": unrelated_pool(b)},
+        "target.check", "it holds 3 users and 0 groups that are not in this backup",
+    ),
+    "custom_attribute_missing": (
+        lambda b: {"target_user_pool_id": compatible_pool(b["pool_id"], REGION, REGION, "nodept", drop_custom="department")},
+        "target.check", "custom attribute custom:department is missing from the target pool",
+    ),
+    "no_target": (
+        lambda b: {},
+        "check_params", "target_user_pool_id is required unless create_target_pool is true",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_fails_before_any_write(emulator, backup, capfd, case):
+    conf_of, failing_task, message = BAD_INPUTS[case]
+    conf = {"backup_table": backup["table"], "table_region": REGION, **conf_of(backup)}
+    capfd.readouterr()
+    mark = emulator.mark()
+    run = run_import(conf)
+    assert run.state == "failed"
+    states = task_states(run)
+    assert states[failing_task] == "failed", states
+    assert [t for t, s in states.items() if s == "success"] == list(
+        {"check_params": [], "read_backup": ["check_params"]}.get(failing_task, ["check_params", "read_backup", "mode"])
+    )
+    assert writes(emulator.requests(since=mark)) == []
+    assert message in capfd.readouterr().out
+
+
+def test_malformed_pool_id_is_refused_by_the_param_schema(backup):
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="target_user_pool_id"):
+        run_import({"backup_table": backup["table"], "table_region": REGION, "target_user_pool_id": "pool-1"})
