@@ -150,11 +150,16 @@ class _ListingOperator(CognitoBackupBaseOperator):
             return list(executor.map(fn, scopes))
 
 
+SPLIT_SHARD_USERS = 16 * 60
+
+
 class ExportUserShardOperator(_ListingOperator):
     """Back up one shard of the pool's users: those whose `sub` starts with `shard`.
 
-    The shard is listed as 16 narrower `sub ^=` prefixes in parallel threads. Users of the shard
-    that are gone from the pool are deleted from the table only after all of them completed.
+    A large shard is listed as 16 narrower `sub ^=` prefixes in parallel threads, so that one
+    task alone can use the whole budget; a small one in one listing, which needs fewer calls.
+    Users of the shard that are gone from the pool are deleted from the table only after all
+    its listings completed.
 
     :param shard: a hex prefix of `sub` ("" for the whole pool).
     :param shards: how many shards the pool has (for progress estimates).
@@ -179,7 +184,7 @@ class ExportUserShardOperator(_ListingOperator):
         def export_prefix(prefix: str) -> tuple[Reconciler, list[str]]:
             rec = Reconciler(table.stored_user_digests(prefix), self.refresh)
             with table.writer() as batch:
-                for page in cognito.list_users(self.user_pool_id, f'sub ^= "{prefix}"'):
+                for page in cognito.list_users(self.user_pool_id, f'sub ^= "{prefix}"' if prefix else None):
                     for raw in page:
                         if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
                             rec.skip(raw["Username"])
@@ -190,8 +195,10 @@ class ExportUserShardOperator(_ListingOperator):
                     progress.add(len(page))
             return rec, rec.gone()
 
+        # Splitting pays when each narrower listing still fills about a page.
+        prefixes = [self.shard + h for h in items.HEX] if expected >= SPLIT_SHARD_USERS else [self.shard]
         try:
-            results = self.run_parallel(export_prefix, [self.shard + h for h in items.HEX])
+            results = self.run_parallel(export_prefix, prefixes)
         finally:
             self.release_budget()
         # Every listing of the shard completed: what the table holds beyond them is gone.

@@ -131,9 +131,9 @@ class BackupTableHook(DynamoDBHook):
 
     def stored_user_digests(self, sub_prefix: str) -> Iterator[tuple[str, str]]:
         """(sub, digest) of the stored users whose sub starts with `sub_prefix`, from the index."""
-        prefixes = (
-            [sub_prefix + h for h in items.HEX] if len(sub_prefix) < items.USER_SHARD_PREFIX_LEN else [sub_prefix]
-        )
+        prefixes = [sub_prefix]
+        while len(prefixes[0]) < items.USER_SHARD_PREFIX_LEN:
+            prefixes = [p + h for p in prefixes for h in items.HEX]
         for prefix in prefixes:
             shard = items.user_shard_key(prefix)
             condition = Key("shardKey").eq(shard)
@@ -225,3 +225,16 @@ class BackupTableHook(DynamoDBHook):
             "digest": items.digest(body), "takenAt": taken_at, "lastUpdatedRegion": self.region_name,
         })
         return True
+
+    # Used by the import (appended; the methods above keep their behaviour)
+
+    def scan_kind(self, kind: str, segment: int = 0, total_segments: int = 1) -> Iterator[dict[str, Any]]:
+        """Items of one kind (`items.USER`, `GROUP` or `GROUP_MEMBER`), in either `type` form, of one scan segment."""
+        prefix = items.MEMBERSHIP + "-" if kind == items.MEMBERSHIP else kind
+        for item in self.scan(segment, total_segments, FilterExpression=Attr("type").begins_with(prefix)):
+            if items.kind_of(item) == kind:
+                yield item
+
+    def item_count(self) -> int:
+        """DynamoDB's estimate of the table's item count (refreshed about every six hours)."""
+        return int(self.describe().get("ItemCount", 0))
