@@ -31,7 +31,7 @@ test: $(AIRFLOW_HOME)/.ready
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(AIRFLOW_HOME)/.ready
-	$(PY) -m localaws.demo
+	$(PY) demo/run.py
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) .demo .bench

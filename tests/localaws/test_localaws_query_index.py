@@ -22,9 +22,9 @@ def test_index_and_table_queries_see_puts_updates_and_deletes(aws):
     with table.batch_writer() as batch:
         for i in range(300):
             batch.put_item(Item={"id": f"P{i % 7}", "type": f"T{i:03d}", "shard": f"S{i % 5}"})
-    table.update_item(Key={"id": "P0", "type": "new"}, UpdateExpression="SET shard = :s",
+    table.update_item(Key={"id": "P0", "type": "new"}, UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "shard"},
                       ExpressionAttributeValues={":s": "S9"})
-    table.update_item(Key={"id": "P1", "type": "T001"}, UpdateExpression="SET shard = :s",
+    table.update_item(Key={"id": "P1", "type": "T001"}, UpdateExpression="SET #s = :s", ExpressionAttributeNames={"#s": "shard"},
                       ExpressionAttributeValues={":s": "S9"})
     table.delete_item(Key={"id": "P2", "type": "T002"})
 

@@ -1,0 +1,175 @@
+"""Run the real DAGs under an Airflow scheduler (LocalExecutor) against `localaws`, and read
+figures off the emulator's request log. Development only: used by `make bench-*`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def airflow_env(home: Path, aws_env: dict[str, str], config: Path, parallelism: int = 4) -> dict[str, str]:
+    port = free_port()
+    return {
+        **os.environ,
+        **aws_env,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "PYTHONPATH": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(parallelism),
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "COGNITO_BACKUP_CONFIG": str(config),
+    }
+
+
+class AirflowStack:
+    """api-server, scheduler and dag-processor of one throwaway Airflow home (SQLite)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.home = Path(env["AIRFLOW_HOME"])
+        self.processes: list[subprocess.Popen] = []
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+        return out.stdout
+
+    def __enter__(self) -> AirflowStack:
+        shutil.rmtree(self.home, ignore_errors=True)
+        self.home.mkdir(parents=True)
+        self.cli("db", "migrate")
+        for component in (["api-server", "--port", self.env["AIRFLOW__API__PORT"]], ["scheduler"], ["dag-processor"]):
+            log = open(self.home / f"{component[0]}.log", "w")
+            self.processes.append(subprocess.Popen([str(BIN / "airflow"), *component], env=self.env,
+                                                   stdout=log, stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.env["AIRFLOW__API__BASE_URL"] + "/api/v2/monitor/health", timeout=2)
+                return self
+            except OSError:
+                time.sleep(1)
+        raise TimeoutError("the Airflow api-server did not start")
+
+    def __exit__(self, *exc: Any) -> None:
+        for process in self.processes:
+            for child in psutil.Process(process.pid).children(recursive=True):
+                child.kill()
+            process.kill()
+            process.wait()
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if dag_id in self.cli("dags", "list", "-o", "plain"):
+                return
+            time.sleep(2)
+        raise TimeoutError(f"DAG {dag_id} was not parsed")
+
+    def run(self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 3600) -> tuple[str, dict]:
+        """Trigger a run and wait for it; returns (state, peak RSS in MiB per task instance)."""
+        self.cli("dags", "unpause", dag_id)
+        run_id = f"bench__{time.time():.3f}"
+        self.cli("dags", "trigger", dag_id, "--conf", json.dumps(conf or {}), "--run-id", run_id)
+        peaks: dict[str, float] = {}
+        deadline = time.monotonic() + timeout
+        last_check = 0.0
+        while time.monotonic() < deadline:
+            sample_task_memory(dag_id, peaks)
+            if time.monotonic() - last_check > 2:
+                last_check = time.monotonic()
+                state = self.run_state(dag_id, run_id)
+                if state in ("success", "failed"):
+                    return state, peaks
+            time.sleep(0.2)
+        raise TimeoutError(f"run {run_id} did not finish")
+
+
+    def run_state(self, dag_id: str, run_id: str) -> str | None:
+        with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30) as db:
+            row = db.execute("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)).fetchone()
+        return row[0] if row else None
+
+
+def sample_task_memory(dag_id: str, peaks: dict[str, float]) -> None:
+    """Record the resident memory of running task processes (named by their process title)."""
+    for proc in psutil.process_iter(["cmdline", "memory_info"]):
+        try:
+            title = " ".join(proc.info["cmdline"] or [])
+            if dag_id in title and "task" in title and proc.info["memory_info"]:
+                key = title.split(dag_id, 1)[1].strip()[:80]
+                peaks[key] = max(peaks.get(key, 0.0), proc.info["memory_info"].rss / 2**20)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+
+
+def cognito_figures(records: list[dict[str, Any]], tps: float) -> dict[str, Any]:
+    """Calls, ideal and measured seconds (first to last Cognito call), utilisation, throttling."""
+    calls = [r for r in records if r.get("service") == "cognito-idp"]
+    if not calls:
+        return {"calls": 0}
+    done = [r for r in calls if r["outcome"] == "ok"]
+    first = min(r["time"] for r in calls)
+    last = max(r["time"] for r in calls)
+    measured = last - first
+    ideal = (len(done) - 1) / tps  # n calls spaced 1/tps apart span (n-1)/tps seconds
+    from bisect import bisect_left
+
+    times = sorted(r["time"] for r in calls)
+    peak = max(bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
+    return {
+        "calls": len(done),
+        "throttled": sum(r["outcome"] == "throttled" for r in calls),
+        "ideal_s": round(ideal, 2),
+        "measured_s": round(measured, 2),
+        "utilisation": round(ideal / measured, 3) if measured else None,
+        "max_calls_in_1s": peak,
+    }
+
+
+def dynamodb_units(records: list[dict[str, Any]], table: str) -> dict[str, float]:
+    rows = [r for r in records if r.get("service") == "dynamodb" and table in (r.get("table") or "")]
+    return {
+        "wcu": round(sum(r.get("wcu") or 0 for r in rows), 1),
+        "rcu": round(sum(r.get("rcu") or 0 for r in rows), 1),
+        "item_writes": sum(len(r.get("writes") or []) for r in rows),
+    }
+
+
+@contextmanager
+def timed(label: str):
+    started = time.monotonic()
+    yield
+    print(f"  {label}: {time.monotonic() - started:.1f} s", flush=True)
