@@ -36,8 +36,8 @@ SCHEDULE_TTL_SECONDS = 86_400
 
 
 class SlotSchedule(Protocol):
-    def claim(self, count: int, interval: float) -> float:
-        """Reserve `count` consecutive slots; return the start time of the first."""
+    def claim(self, count: int, interval: float, not_before: float) -> float:
+        """Reserve `count` consecutive slots from `not_before` on; return the first one's time."""
 
     def release(self, unused_from: float, block_end: float) -> None:
         """Give back the tail of the latest block if nobody has claimed after it."""
@@ -50,9 +50,9 @@ class LocalSchedule:
         self._lock = threading.Lock()
         self._tat = 0.0
 
-    def claim(self, count: int, interval: float) -> float:
+    def claim(self, count: int, interval: float, not_before: float) -> float:
         with self._lock:
-            start = max(self._tat, time.time())
+            start = max(self._tat, not_before)
             self._tat = start + count * interval
             return start
 
@@ -85,10 +85,10 @@ class DynamoDBSchedule:
             ReturnValues="UPDATED_NEW",
         )
 
-    def claim(self, count: int, interval: float) -> float:
+    def claim(self, count: int, interval: float, not_before: float) -> float:
         span = _micros(count * interval)
         while True:
-            now = _micros(time.time())
+            now = _micros(max(time.time(), not_before))
             expires = int(time.time()) + SCHEDULE_TTL_SECONDS
             try:
                 # The schedule is idle: the block starts now.
@@ -141,11 +141,16 @@ class RateLimiter:
         self._slots: deque[float] = deque()
         self._block_end = 0.0
         self._lock = threading.Lock()
+        self._waiting = 0
+        self._claim_seconds = 0.0
+        self._waiting_lock = threading.Lock()
         self.calls = 0
         self.dropped = 0
 
     def acquire(self) -> None:
         """Block until this caller's slot; then the caller may start one call."""
+        with self._waiting_lock:
+            self._waiting += 1
         with self._lock:
             while True:
                 now = time.time()
@@ -155,10 +160,19 @@ class RateLimiter:
                 if self._slots:
                     slot = self._slots.popleft()
                     break
-                start = self.schedule.claim(self.block, self.interval)
-                self._slots.extend(start + i * self.interval for i in range(self.block))
-                self._block_end = start + self.block * self.interval
+                # Claim as many slots as callers are waiting (at most a block): slots nobody
+                # here will use stay in the shared schedule for other tasks.
+                count = max(1, min(self._waiting, self.block))
+                # A block starts after the claim's own round trip, so its first slots are
+                # not already past when the claim returns.
+                asked = time.time()
+                start = self.schedule.claim(count, self.interval, asked + self._claim_seconds)
+                self._claim_seconds = 0.7 * self._claim_seconds + 0.3 * (time.time() - asked)
+                self._slots.extend(start + i * self.interval for i in range(count))
+                self._block_end = start + count * self.interval
             self.calls += 1
+        with self._waiting_lock:
+            self._waiting -= 1
         delay = slot - time.time()
         if delay > 0:
             time.sleep(delay)

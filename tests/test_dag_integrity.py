@@ -1,0 +1,60 @@
+"""Every DAG file parses fast, with no AWS call, and declares what production needs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import yaml
+
+from airflow_runs import write_backups_config
+
+ROOT = Path(__file__).resolve().parents[1]
+ENTRY = {"name": "integrity", "user_pool_id": "us-east-1_AbC123", "region": "us-east-1",
+         "table_name": "cognito-backup-integrity", "backup_regions": ["us-west-2"]}
+
+
+def parse(folder: Path = ROOT / "dags"):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(folder))
+
+
+def test_every_dag_file_parses_in_under_a_second_without_aws_calls(aws, tmp_path):
+    write_backups_config(tmp_path / "backups.yaml", ENTRY)
+    parse()  # warm: Airflow's own imports are not the DAG files' cost
+    mark = aws.mark()
+    for path in sorted((ROOT / "dags").glob("*.py")):
+        started = time.monotonic()
+        bag = parse(path)
+        elapsed = time.monotonic() - started
+        assert not bag.import_errors, bag.import_errors
+        assert bag.dags, f"{path.name} declares no DAG"
+        assert elapsed < 1.0, f"{path.name} took {elapsed:.2f} s to parse"
+    assert aws.requests(since=mark) == []
+
+
+def test_every_task_retries_with_backoff_and_has_a_timeout(tmp_path):
+    write_backups_config(tmp_path / "backups.yaml", ENTRY)
+    bag = parse()
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            assert task.retries >= 1, f"{dag.dag_id}.{task.task_id} has no retries"
+            assert task.retry_exponential_backoff, f"{dag.dag_id}.{task.task_id} retries without backoff"
+            assert task.execution_timeout, f"{dag.dag_id}.{task.task_id} has no execution timeout"
+
+
+def test_export_dag_shape(tmp_path):
+    write_backups_config(tmp_path / "backups.yaml", ENTRY)
+    dag = parse().dags["cognito_export_integrity"]
+    assert dag.max_active_runs == 1 and not dag.catchup
+    assert dag.get_task("manifest").outlets
+    assert set(dag.get_task("manifest").upstream_task_ids) == {
+        "preflight", "snapshot", "users.shard", "groups_and_memberships.groups", "groups_and_memberships.memberships"}
+
+
+def test_a_bad_config_fails_parsing_with_the_entry_and_key(tmp_path):
+    path = tmp_path / "backups.yaml"
+    write_backups_config(path, {**ENTRY, "cognito_tps": 0})
+    errors = parse(ROOT / "dags" / "cognito_export.py").import_errors
+    assert any("entry #1 (integrity): key 'cognito_tps'" in message for message in errors.values())

@@ -1,0 +1,56 @@
+"""The backups file: every bad value is refused with the entry and the key named."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from cognito_backup.config import ConfigError, load_backups
+
+GOOD = {"name": "main", "user_pool_id": "eu-west-1_AbC123", "region": "eu-west-1", "table_name": "cognito-backup"}
+
+
+def load(tmp_path, *entries):
+    path = tmp_path / "backups.yaml"
+    path.write_text(yaml.safe_dump({"backups": list(entries)}))
+    return load_backups(path)
+
+
+def test_defaults(tmp_path):
+    [cfg] = load(tmp_path, GOOD)
+    assert cfg.dag_id == "cognito_export_main"
+    assert (cfg.schedule, cfg.cognito_tps, cfg.notify, cfg.manage_table, cfg.backup_regions) == (
+        "@daily", 10, "errors", True, ())
+    assert cfg.user_shards == 16
+
+
+def test_the_example_file_is_valid():
+    assert load_backups()  # include/config/backups.yaml
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"colour": "blue"}, "colour"),
+        ({"user_pool_id": None}, "user_pool_id"),
+        ({"user_pool_id": "not-a-pool"}, "user_pool_id"),
+        ({"user_pool_id": "us-east-1_AbC123"}, "user_pool_id"),
+        ({"cognito_tps": 0.5}, "cognito_tps"),
+        ({"name": "Main-Pool"}, "name"),
+        ({"notify": "sometimes"}, "notify"),
+        ({"backup_regions": ["eu-west-1"]}, "backup_regions"),
+        ({"user_shards": 10}, "user_shards"),
+        ({"notification_topic_arn": "topic"}, "notification_topic_arn"),
+    ],
+)
+def test_bad_entries_name_entry_and_key(tmp_path, change, key):
+    entry = {**GOOD, **change}
+    if change.get(key, "") is None:
+        del entry[key]
+    with pytest.raises(ConfigError, match=rf"entry #1.*'{key}'"):
+        load(tmp_path, entry)
+
+
+def test_duplicate_names_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="more than one entry"):
+        load(tmp_path, GOOD, GOOD)

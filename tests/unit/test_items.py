@@ -1,0 +1,62 @@
+"""The table item codec: our format and the retired solution's, both ways."""
+
+from __future__ import annotations
+
+from cognito_backup import items
+
+SUB = "0f1e2d3c-4b5a-4978-8899-aabbccddeeff"
+RAW_USER = {
+    "Username": "5f2b0c1e-uuid-like",
+    "Enabled": False,
+    "UserStatus": "UNCONFIRMED",
+    "Attributes": [
+        {"Name": "sub", "Value": SUB},
+        {"Name": "email", "Value": "zoë@example.com"},
+        {"Name": "custom:note", "Value": 'a, "quoted" \\ value'},
+    ],
+}
+
+
+def test_user_round_trips_and_keeps_the_reference_format():
+    user = items.User.from_cognito(RAW_USER, ["email"])
+    item = user.to_item(1700000000000, "us-east-1")
+    assert item["id"] == f"USER-{SUB}" and item["type"] == "USER"
+    assert item["pseudoUsername"] == "zoë@example.com" and item["username"] == "5f2b0c1e-uuid-like"
+    assert item["userAttributes"] == RAW_USER["Attributes"]
+    assert item["userEnabled"] is False and item["userStatus"] == "UNCONFIRMED"
+    assert item["shardKey"] == "USER#0f"
+    assert items.User.from_item(item) == user
+
+
+def test_pseudo_username_is_the_username_without_username_attributes():
+    assert items.User.from_cognito(RAW_USER, []).pseudo_username == "5f2b0c1e-uuid-like"
+
+
+def test_digest_changes_with_content_only():
+    user = items.User.from_cognito(RAW_USER, [])
+    reordered = items.User.from_cognito({**RAW_USER, "Attributes": list(reversed(RAW_USER["Attributes"]))}, [])
+    changed = items.User.from_cognito({**RAW_USER, "Enabled": True}, [])
+    assert user.digest == reordered.digest != changed.digest
+
+
+def test_both_type_forms_are_recognised():
+    legacy = {"id": f"USER-{SUB}", "type": "USER-2d1c7e1a-0000-4000-8000-000000000000"}
+    assert items.kind_of(legacy) == items.USER and items.is_legacy(legacy)
+    assert items.kind_of({"id": "GROUP-x", "type": "GROUP-2d1c"}) == items.GROUP
+    assert items.kind_of({"id": "latest-export-timestamp", "type": "SYNC_TIMESTAMP-2d1c"}) == items.MANIFEST
+    member = {"id": "GROUP_MEMBER-admins", "type": f"GROUP_MEMBER-{SUB}", "groupUser": "bob"}
+    assert items.kind_of(member) == items.MEMBERSHIP and not items.is_legacy(member)
+    assert not items.is_legacy({"id": f"USER-{SUB}", "type": "USER"})
+    assert items.Membership.from_item(member) == items.Membership("admins", SUB, "bob", "bob")
+
+
+def test_group_defaults_match_the_reference_format():
+    group = items.Group.from_cognito({"GroupName": "readers", "LastModifiedDate": "2025-01-01"})
+    item = group.to_item(1, "eu-west-1")
+    assert item["groupDescription"] == "" and item["groupPrecedence"] == -1 and "roleArn" not in item
+    assert group.create_kwargs() == {"GroupName": "readers"}
+    full = items.Group.from_cognito({"GroupName": "a", "Description": "d", "Precedence": 0,
+                                     "RoleArn": "arn:aws:iam::123456789012:role/r"})
+    assert full.create_kwargs() == {"GroupName": "a", "Description": "d", "Precedence": 0,
+                                    "RoleArn": "arn:aws:iam::123456789012:role/r"}
+    assert items.Group.from_item(full.to_item(1, "r")) == full
