@@ -1,8 +1,8 @@
 """Airflow export DAGs: one per entry of the backups configuration, `cognito_export_<name>`.
 
-    preflight -> table -> snapshot
-                       -> adopt_legacy -> users[shard ...]                    -> manifest
-                                       -> groups -> memberships[chunk ...]    ->
+    preflight -> table -> snapshot                                 -> manifest
+                       -> users.shard[...]                         ->
+                       -> groups -> memberships[chunk ...]         ->
 
 Every task only declares here; the work is in `plugins/cognito_backup/export/`.
 """
@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from cognito_backup.compat import DAG, Asset, Param, TaskGroup
 from cognito_backup.config import BackupConfig, load_backups
 from cognito_backup.export.operators import (
-    AdoptLegacyItemsOperator,
     BackupTableOperator,
     CognitoExportPreflightOperator,
     ExportGroupsOperator,
@@ -78,10 +77,9 @@ def export_dag(cfg: BackupConfig) -> DAG:
         )
         table = BackupTableOperator(
             task_id="table", replica_regions=list(cfg.backup_regions), manage_table=cfg.manage_table,
-            execution_timeout=timedelta(hours=1), **common,
+            full_refresh=FULL_REFRESH, execution_timeout=timedelta(hours=1), **common,
         )
         snapshot = PoolSnapshotOperator(task_id="snapshot", execution_timeout=timedelta(minutes=10), **common)
-        adopt = AdoptLegacyItemsOperator(task_id="adopt_legacy", full_refresh=FULL_REFRESH, **common)
 
         listing = {"pool_info": preflight.output, "full_refresh": FULL_REFRESH, **common}
         with TaskGroup("users"):
@@ -106,8 +104,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
             ),
             **common,
         )
-        preflight >> table >> [snapshot, adopt]
-        adopt >> [users, groups]
+        preflight >> table >> [snapshot, users, groups]
         [snapshot, users, memberships] >> manifest
     return dag
 

@@ -44,16 +44,26 @@ class CognitoExportPreflightOperator(CognitoBackupBaseOperator):
 class BackupTableOperator(CognitoBackupBaseOperator):
     """Create the backup table with its replicas, or check the one that exists.
 
+    On a full refresh, also convert items of the retired solution's format (`USER-<uuid>`
+    types) to ours: each is written in the new form first, then its old form is deleted, so
+    nothing is ever missing. Converted items carry no digest, so the run's reconciling
+    rewrites or removes them like any other.
+
     :param replica_regions: one replica per Region (global table 2019.11.21).
     :param manage_table: create and update the table; when false only check it.
+    :param full_refresh: this run rewrites every item.
     """
 
-    template_fields: Sequence[str] = (*CognitoBackupBaseOperator.template_fields, "replica_regions")
+    template_fields: Sequence[str] = (*CognitoBackupBaseOperator.template_fields, "replica_regions", "full_refresh")
 
-    def __init__(self, *, replica_regions: Sequence[str] = (), manage_table: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *, replica_regions: Sequence[str] = (), manage_table: bool = True, full_refresh: Any = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.replica_regions = replica_regions
         self.manage_table = manage_table
+        self.full_refresh = full_refresh
 
     def execute(self, context: Context) -> dict[str, Any]:
         hook = self.table_hook
@@ -90,7 +100,31 @@ class BackupTableOperator(CognitoBackupBaseOperator):
                     self.log.info("Adding a replica in %s", region)
                     hook.add_replica(region)
             self._wait_active()
-        return {"table": self.table_name, "replicas": sorted(self.replica_regions)}
+        converted = self._convert_legacy_items() if str(self.full_refresh).lower() in ("true", "1") else 0
+        return {"legacy_converted": converted}
+
+    def _convert_legacy_items(self) -> int:
+        table = self.table_hook
+        converted = 0
+        for item in table.legacy_items():
+            kind = items.kind_of(item)
+            confirmed = int(item.get("lastConfirmedInUserPool", 0))
+            if kind == items.USER:
+                new = items.User.from_item(item).to_item(confirmed, table.region_name)
+            elif kind == items.GROUP:
+                new = items.Group.from_item(item).to_item(confirmed, table.region_name)
+            elif kind == items.MANIFEST and items.is_legacy(item):
+                table.delete(item["id"], item["type"])  # superseded by this run's manifest
+                continue
+            else:
+                continue
+            new["digest"] = ""
+            table.put(new)
+            if item["type"] != new["type"]:
+                table.delete(item["id"], item["type"])
+            converted += 1
+        self.log.info("Converted %d items of the retired format", converted)
+        return converted
 
     def _wait_active(self, timeout: float = 1800) -> None:
         deadline = time.monotonic() + timeout
@@ -305,46 +339,6 @@ class ExportMembershipChunkOperator(_ListingOperator):
                 total.add(rec.counts)
         self.log.info("Memberships of %d groups: %s", len(groups), total)
         return total.as_dict("memberships")
-
-
-class AdoptLegacyItemsOperator(CognitoBackupBaseOperator):
-    """Convert items of the retired solution's format (`USER-<uuid>` types) to ours.
-
-    Each is written in the new form first, then its old form is deleted, so nothing is ever
-    missing. The converted items carry no digest, so the run's reconciling rewrites or removes
-    them like any other.
-    """
-
-    template_fields: Sequence[str] = (*CognitoBackupBaseOperator.template_fields, "full_refresh")
-
-    def __init__(self, *, full_refresh: Any = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.full_refresh = full_refresh
-
-    def execute(self, context: Context) -> dict[str, int]:
-        if str(self.full_refresh).lower() not in ("true", "1"):
-            self.log.info("Not a full refresh: the table is assumed to hold no retired-format items")
-            return {"legacy_converted": 0}
-        table = self.table_hook
-        converted = 0
-        for item in table.legacy_items():
-            kind = items.kind_of(item)
-            if kind == items.USER:
-                new = items.User.from_item(item).to_item(int(item.get("lastConfirmedInUserPool", 0)), table.region_name)
-            elif kind == items.GROUP:
-                new = items.Group.from_item(item).to_item(int(item.get("lastConfirmedInUserPool", 0)), table.region_name)
-            elif kind == items.MANIFEST and items.is_legacy(item):
-                table.delete(item["id"], item["type"])  # superseded by this run's manifest
-                continue
-            else:
-                continue
-            new["digest"] = ""
-            table.put(new)
-            if item["type"] != new["type"]:
-                table.delete(item["id"], item["type"])
-            converted += 1
-        self.log.info("Converted %d items of the retired format", converted)
-        return {"legacy_converted": converted}
 
 
 class WriteManifestOperator(CognitoBackupBaseOperator):
