@@ -6,9 +6,9 @@ many tasks happen to run at once, and should use nearly all of it.
 
 The budget is a schedule of call slots, `1/rate` seconds apart (GCRA: a "theoretical
 arrival time" that each claim pushes forward). A process claims a short block of
-consecutive slots from the shared schedule and hands them to its threads; a call starts
-only inside its slot, and a slot not used within its interval is dropped, never saved up,
-so no window can hold more than `rate` calls plus one. The schedule lives in one item of
+consecutive slots from the shared schedule, as many as it has callers waiting, and hands
+them to its threads; a call starts only early in its slot, and a slot not used in time is
+dropped, never saved up, so no window can hold more than `rate` calls plus one. The schedule lives in one item of
 the backup table, updated with conditional writes, so tasks on different workers (Celery on
 MWAA, LocalExecutor processes) share it. Every HTTP attempt is paced, retries included,
 because the limiter hooks botocore's `before-send` event.
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 # A claim covers this much of the schedule: small enough that slots a task leaves unused
 # when it finishes cost little, large enough that claims stay a few per second.
 BLOCK_SECONDS = 0.25
+# A call may start at most this fraction of an interval after its slot; a later slot is
+# dropped. Each window then holds at most rate + 1 call starts, with room for jitter.
+LATE_FRACTION = 0.5
 # Shared schedule items expire (DynamoDB TTL) a day after their last use.
 SCHEDULE_TTL_SECONDS = 86_400
 
@@ -149,12 +152,17 @@ class RateLimiter:
 
     def acquire(self) -> None:
         """Block until this caller's slot; then the caller may start one call."""
+        while not self._take_slot():
+            pass
+
+    def _take_slot(self) -> bool:
+        """Wait for the next slot; False when this thread woke too late to use it."""
         with self._waiting_lock:
             self._waiting += 1
         with self._lock:
             while True:
                 now = time.time()
-                while self._slots and self._slots[0] + self.interval <= now:
+                while self._slots and self._slots[0] + self.interval * LATE_FRACTION <= now:
                     self._slots.popleft()
                     self.dropped += 1
                 if self._slots:
@@ -176,6 +184,13 @@ class RateLimiter:
         delay = slot - time.time()
         if delay > 0:
             time.sleep(delay)
+        if time.time() > slot + self.interval * LATE_FRACTION:
+            # Woken late (a busy machine): calling now could crowd the next slot's call.
+            with self._lock:
+                self.calls -= 1
+                self.dropped += 1
+            return False
+        return True
 
     def close(self) -> None:
         """Hand slots this process will not use back to the schedule, when still possible."""
