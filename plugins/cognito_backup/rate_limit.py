@@ -16,6 +16,7 @@ because the limiter hooks botocore's `before-send` event.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -77,6 +78,7 @@ class DynamoDBSchedule:
         self.client = client
         self.table_name = table_name
         self.key = {"id": f"{items.RATE_LIMIT_ID}#{key}", "type": items.RATE_LIMIT}
+        self._busy = False
 
     def _update(self, expression: str, condition: str, values: dict) -> dict:
         return self.client.update_item(
@@ -93,29 +95,30 @@ class DynamoDBSchedule:
         while True:
             now = _micros(max(time.time(), not_before))
             expires = int(time.time()) + SCHEDULE_TTL_SECONDS
-            try:
-                # The schedule is idle: the block starts now.
-                self._update(
-                    "SET tat = :end, expiresAt = :exp",
-                    "attribute_not_exists(tat) OR tat < :now",
-                    {":end": now + span, ":now": now, ":exp": expires},
-                )
-                return now / 1_000_000
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-            try:
-                # The schedule runs ahead of now: the block starts where it ends (atomic add).
-                out = self._update(
-                    "SET tat = tat + :span, expiresAt = :exp",
-                    "tat >= :now",
-                    {":span": span, ":now": now, ":exp": expires},
-                )
-                return (int(out["Attributes"]["tat"]) - span) / 1_000_000
-            except ClientError as err:
-                if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
-            # The schedule fell idle between the two writes: try again.
+            # Try first what the last claim found, so that a busy schedule costs one write.
+            attempts = (self._append, self._start_idle) if self._busy else (self._start_idle, self._append)
+            for attempt in attempts:
+                try:
+                    start = attempt(now, span, expires)
+                except ClientError as err:
+                    if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+                    continue
+                self._busy = attempt == self._append
+                return start / 1_000_000
+            # The schedule changed between the two writes: try again.
+
+    def _start_idle(self, now: int, span: int, expires: int) -> int:
+        """The schedule is idle: the block starts now."""
+        self._update("SET tat = :end, expiresAt = :exp", "attribute_not_exists(tat) OR tat < :now",
+                     {":end": now + span, ":now": now, ":exp": expires})
+        return now
+
+    def _append(self, now: int, span: int, expires: int) -> int:
+        """The schedule runs ahead of now: the block starts where it ends (an atomic add)."""
+        out = self._update("SET tat = tat + :span, expiresAt = :exp", "tat >= :now",
+                           {":span": span, ":now": now, ":exp": expires})
+        return int(out["Attributes"]["tat"]) - span
 
     def release(self, unused_from: float, block_end: float) -> None:
         try:
@@ -145,6 +148,7 @@ class RateLimiter:
         self._block_end = 0.0
         self._lock = threading.Lock()
         self._waiting = 0
+        self._granted: deque[float] = deque()
         self._claim_seconds = 0.0
         self._waiting_lock = threading.Lock()
         self.calls = 0
@@ -168,9 +172,13 @@ class RateLimiter:
                 if self._slots:
                     slot = self._slots.popleft()
                     break
-                # Claim as many slots as callers are waiting (at most a block): slots nobody
-                # here will use stay in the shared schedule for other tasks.
-                count = max(1, min(self._waiting, self.block))
+                # Claim what this process is about to use: the callers waiting, or its use
+                # of the last second scaled to a block, whichever is more (at most a block).
+                # Slots nobody here would use stay in the shared schedule for other tasks.
+                while self._granted and self._granted[0] < now - 1.0:
+                    self._granted.popleft()
+                recent = math.ceil(len(self._granted) * BLOCK_SECONDS)
+                count = max(1, min(max(self._waiting, recent), self.block))
                 # A block starts after the claim's own round trip, so its first slots are
                 # not already past when the claim returns.
                 asked = time.time()
@@ -179,6 +187,7 @@ class RateLimiter:
                 self._slots.extend(start + i * self.interval for i in range(count))
                 self._block_end = start + count * self.interval
             self.calls += 1
+            self._granted.append(slot)
         with self._waiting_lock:
             self._waiting -= 1
         delay = slot - time.time()
