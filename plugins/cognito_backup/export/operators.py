@@ -221,7 +221,7 @@ class ExportUserShardOperator(_ListingOperator):
                 for page in cognito.list_users(self.user_pool_id, f'sub ^= "{prefix}"' if prefix else None):
                     for raw in page:
                         if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
-                            rec.skip(raw["Username"])
+                            rec.skip()
                             continue
                         user = items.User.from_cognito(raw, self.username_attributes)
                         if rec.needs_write(user.sub, user.digest):
@@ -309,7 +309,7 @@ class ExportMembershipChunkOperator(_ListingOperator):
                     for page in cognito.list_users_in_group(self.user_pool_id, name):
                         for raw in page:
                             if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
-                                rec.skip(raw["Username"])
+                                rec.skip()
                                 continue
                             user = items.User.from_cognito(raw, self.username_attributes)
                             member = items.Membership(name, user.sub, user.username, user.pseudo_username)

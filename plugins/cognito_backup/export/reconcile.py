@@ -48,8 +48,8 @@ class Reconciler:
                 self.counts.unchanged += 1
             return changed
 
-    def skip(self, key: str) -> None:
-        """An entity we do not back up (a federated user): any stored item of it is stale."""
+    def skip(self) -> None:
+        """An entity we do not back up (a federated user); a stored item of it stays unlisted, so goes."""
         with self._lock:
             self.counts.skipped += 1
 

@@ -121,13 +121,18 @@ class BackupTableHook(DynamoDBHook):
 
     # Reading what the table holds
 
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    @staticmethod
+    def _items(read, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item of a paged Query or Scan."""
         while True:
-            page = self.table.query(**kwargs)
+            page = read(**kwargs)
             yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        return self._items(self.table.query, **kwargs)
 
     def stored_user_digests(self, sub_prefix: str) -> Iterator[tuple[str, str]]:
         """(sub, digest) of the stored users whose sub starts with `sub_prefix`, from the index."""
@@ -158,13 +163,7 @@ class BackupTableHook(DynamoDBHook):
 
     def scan(self, segment: int = 0, total_segments: int = 1, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every item of one scan segment (the import reads the whole table this way)."""
-        kwargs.update(Segment=segment, TotalSegments=total_segments)
-        while True:
-            page = self.table.scan(**kwargs)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._items(self.table.scan, Segment=segment, TotalSegments=total_segments, **kwargs)
 
     def legacy_items(self) -> Iterator[dict[str, Any]]:
         """Items the shard index cannot see: written by the retired solution, or by hand."""
