@@ -21,6 +21,8 @@ Errors are {"error": message} with HTTP 400 (bad input) or 404 (unknown path or 
 
 from __future__ import annotations
 
+import gc
+
 import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -103,7 +105,9 @@ class ControlApi:
             raise ValueError("'region' is required")
         region = options.pop("region")
         account = options.pop("account", None) or backends.default_account()
-        return population.seed(account, region, population.SeedSpec.from_json(options))
+        result = population.seed(account, region, population.SeedSpec.from_json(options))
+        gc.freeze()  # the seeded pool lives as long as the server: keep it out of collections
+        return result
 
     def _import_job(self, job_id: str) -> Response:
         details = self._app.import_jobs.details(job_id)

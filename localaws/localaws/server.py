@@ -3,6 +3,7 @@ werkzeug's threaded server (one thread per connection)."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -36,6 +37,10 @@ def build_app(settings: Settings, faults: list[FaultRule], request_log: str | No
 def serve(host: str, port: int, app: LocalAws) -> None:
     """Serve until SIGTERM / SIGINT. Port 0 picks a free port; the first line on stdout
     says where we listen, once the socket accepts connections."""
+    # A seeded pool and a backup table are millions of long-lived objects: a full garbage
+    # collection over them stops every thread for a second, and the calls queued meanwhile
+    # would all be logged (and counted against quotas) in the same instant.
+    gc.set_threshold(50_000, 50, 1_000)
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     os.environ.setdefault("MOTO_PORT", str(server.server_port))  # moto builds some URLs with it
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
