@@ -33,5 +33,9 @@ test: $(AIRFLOW_HOME)/.ready
 demo: $(AIRFLOW_HOME)/.ready
 	$(PY) demo/run.py
 
+# Benchmarks print their figures; RESULTS.md holds a committed run from a 2-core machine.
+bench-export: $(AIRFLOW_HOME)/.ready
+	$(PY) benchmarks/bench_export.py --out .bench/export-results.md
+
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) .demo .bench

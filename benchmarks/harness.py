@@ -112,10 +112,21 @@ class AirflowStack:
                 last_check = time.monotonic()
                 state = self.run_state(dag_id, run_id)
                 if state in ("success", "failed"):
-                    return state, peaks
+                    return state, self.by_task(peaks)
             time.sleep(0.2)
         raise TimeoutError(f"run {run_id} did not finish")
 
+
+    def by_task(self, peaks: dict[str, float]) -> dict[str, float]:
+        """Task instance ids -> `task_id[map_index]`."""
+        named = {}
+        with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30) as db:
+            for ti_id, rss in peaks.items():
+                row = db.execute("SELECT task_id, map_index FROM task_instance WHERE id = ?",
+                                 (ti_id.replace("-", ""),)).fetchone()
+                if row:
+                    named[row[0] + (f"[{row[1]}]" if row[1] >= 0 else "")] = round(rss, 1)
+        return named
 
     def run_state(self, dag_id: str, run_id: str) -> str | None:
         with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30) as db:
@@ -124,13 +135,16 @@ class AirflowStack:
 
 
 def sample_task_memory(dag_id: str, peaks: dict[str, float]) -> None:
-    """Record the resident memory of running task processes (named by their process title)."""
+    """Record the resident memory of running task processes, by task instance id.
+
+    The LocalExecutor's task processes are titled `airflow worker -- <task instance id>`.
+    """
     for proc in psutil.process_iter(["cmdline", "memory_info"]):
         try:
             title = " ".join(proc.info["cmdline"] or [])
-            if dag_id in title and "task" in title and proc.info["memory_info"]:
-                key = title.split(dag_id, 1)[1].strip()[:80]
-                peaks[key] = max(peaks.get(key, 0.0), proc.info["memory_info"].rss / 2**20)
+            if title.startswith("airflow worker -- ") and "LocalExecutor" not in title and proc.info["memory_info"]:
+                ti_id = title.rsplit(" ", 1)[-1]
+                peaks[ti_id] = max(peaks.get(ti_id, 0.0), proc.info["memory_info"].rss / 2**20)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
 
