@@ -77,3 +77,4 @@ class CognitoBackupBaseOperator(BaseOperator):
     def release_budget(self) -> None:
         if self._limiter is not None:
             self._limiter.close()
+            self.log.info("Cognito budget: %d calls, %d slots dropped", self._limiter.calls, self._limiter.dropped)

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 # when it finishes cost little, large enough that claims stay a few per second.
 BLOCK_SECONDS = 0.25
 # A call may start at most this fraction of an interval after its slot; a later slot is
-# dropped. Each window then holds at most rate + 1 call starts, with room for jitter.
-LATE_FRACTION = 0.5
+# dropped. Each one-second window then holds at most rate + 1 call starts.
+LATE_FRACTION = 1.0
 # Shared schedule items expire (DynamoDB TTL) a day after their last use.
 SCHEDULE_TTL_SECONDS = 86_400
 
