@@ -15,7 +15,7 @@ BACKUP_REGION = "us-west-2"
 ROLE_ARN = "arn:aws:iam::123456789012:role/CognitoImportLogs"
 LEGACY = "custom:legacy_sub"
 # Every Cognito and DynamoDB operation that only reads.
-READ_PREFIXES = ("Describe", "List", "Get", "AdminGet", "Query", "Scan", "BatchGet")
+READ_PREFIXES = ("Describe", "List", "Get", "AdminGet", "Query", "Scan", "BatchGet", "Head")
 
 
 def export(tmp_path, name: str, pool_id: str, region: str = REGION, **extra: Any):

@@ -24,8 +24,9 @@ def test_defaults(tmp_path):
     assert cfg.user_shards == 16
 
 
-def test_the_example_file_is_valid():
-    assert load_backups()  # include/config/backups.yaml
+def test_the_example_file_is_valid(monkeypatch):
+    monkeypatch.delenv("COGNITO_BACKUP_CONFIG", raising=False)
+    assert load_backups()  # the default: include/config/backups.yaml
 
 
 @pytest.mark.parametrize(

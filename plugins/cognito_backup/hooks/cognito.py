@@ -133,3 +133,23 @@ class CognitoHook(AwsBaseHook):
             if not page.get("PaginationToken"):
                 return
             kwargs["PaginationToken"] = page["PaginationToken"]
+
+    # Used by the import (appended; the methods above keep their behaviour)
+
+    def list_user_pools(self) -> Iterator[dict[str, Any]]:
+        """Every user pool of the account in this Region (id and name)."""
+        for page in self.conn.get_paginator("list_user_pools").paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
+            yield from page.get("UserPools", [])
+
+    def get_group(self, user_pool_id: str, group_name: str) -> dict[str, Any]:
+        return self.conn.get_group(UserPoolId=user_pool_id, GroupName=group_name)["Group"]
+
+    def update_group(self, user_pool_id: str, **kwargs: Any) -> None:
+        self.conn.update_group(UserPoolId=user_pool_id, **kwargs)
+
+    def admin_get_user(self, user_pool_id: str, username: str) -> dict[str, Any]:
+        return self.conn.admin_get_user(UserPoolId=user_pool_id, Username=username)
+
+    def first_users(self, user_pool_id: str, limit: int = 1) -> list[dict[str, Any]]:
+        """At most `limit` users (one call): is the pool empty?"""
+        return self.conn.list_users(UserPoolId=user_pool_id, Limit=limit).get("Users", [])

@@ -1,0 +1,191 @@
+r"""Airflow import DAG `cognito_import`: restore a backup table into a user pool, in either Region.
+
+Triggered by hand (UI form, CLI `airflow dags trigger cognito_import --conf '{...}'`, REST API):
+
+    check_params -> read_backup -> mode --> dry_run                    (dry_run: reads and checks only)
+                                        \-> target.check -> target.prepare                (or creates the pool)
+        -> groups.create
+        -> users.strategy --> users.csv_plan -> users.csv_job[file ...] --> users.create[segment ...]
+                          \------------------ (admin_create) ------------/
+        -> memberships.add[segment ...] -> memberships.disable
+        -> verify                                 (report to report_s3_uri; fails on any difference)
+
+Every task only declares here; the work is in `plugins/cognito_backup/restore/`. Every Cognito
+call of a run shares one budget of `cognito_tps` calls per second; a run only adds, so a
+failed task can be cleared (or the run triggered again) to resume.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cognito_backup.compat import DAG, Param, TaskGroup
+from cognito_backup.config import POOL_ID, REGION, TABLE, TOPIC
+from cognito_backup.restore.csv_job import ImportCsvPartOperator
+from cognito_backup.restore.notifications import import_failure_notifier, import_success_notifier
+from cognito_backup.restore.operators import (
+    BACKUP_XCOM,
+    PLAN_XCOM,
+    ROLE_VARIABLE,
+    CheckImportParamsOperator,
+    CheckTargetOperator,
+    ChooseBranchOperator,
+    DisableUsersOperator,
+    DryRunImportOperator,
+    PlanCsvImportOperator,
+    PrepareTargetOperator,
+    ReadBackupOperator,
+    RestoreGroupsOperator,
+    RestoreMembershipsOperator,
+    RestoreUsersOperator,
+    VerifyImportOperator,
+)
+from cognito_backup.restore.report import S3_URI
+
+AWS_CONN_ID = "aws_default"
+TARGET_REGION = "{{ params.target_region or params.table_region }}"
+STRATEGY = "{{ params.strategy }}"
+LEGACY_SUB = "{{ params.legacy_sub_attribute or '' }}"
+ROLE_ARN = "{{ var.value.get('" + ROLE_VARIABLE + "', '') }}"
+REPORT_S3_URI = "{{ params.report_s3_uri or '' }}"
+
+PARAMS = {
+    "backup_table": Param(type="string", pattern=TABLE.pattern, description="The backup table (DynamoDB)."),
+    "table_region": Param(
+        type="string", pattern=REGION.pattern,
+        description="The table's Region: in a recovery, the backup Region's replica.",
+    ),
+    "target_user_pool_id": Param(
+        None, type=["null", "string"], pattern=POOL_ID.pattern,
+        description="The pool to restore into; required unless create_target_pool.",
+    ),
+    "target_region": Param(
+        None, type=["null", "string"], pattern=REGION.pattern,
+        description="The target pool's Region (default: table_region).",
+    ),
+    "strategy": Param(
+        "csv_import", type="string", enum=["csv_import", "admin_create"],
+        description="csv_import: Cognito import jobs, then AdminCreateUser for users a CSV cannot carry. "
+        "admin_create: AdminCreateUser for every user.",
+    ),
+    "cognito_tps": Param(10, type="number", minimum=1, description="Cognito calls per second for the whole run."),
+    "dry_run": Param(
+        False, type="boolean", description="Read and check everything, report what would be created; write nothing.",
+    ),
+    "create_target_pool": Param(
+        False, type="boolean", description="Create a pool like the backed-up one (from the backup's snapshot).",
+    ),
+    "legacy_sub_attribute": Param(
+        "custom:legacy_sub", type="string", pattern=r"^(custom:[\w.-]{1,20})?$",
+        description="Custom attribute that keeps each user's old sub, when the target pool has it ('' for none).",
+    ),
+    "report_s3_uri": Param(
+        None, type=["null", "string"], pattern=S3_URI.pattern,
+        description="s3://bucket/prefix for the report and the old-sub to new-sub map.",
+    ),
+    "notification_topic_arn": Param(
+        None, type=["null", "string"], pattern=TOPIC.pattern, description="SNS topic for failures and completion.",
+    ),
+}
+
+common = {
+    "table_name": "{{ params.backup_table }}",
+    "region_name": "{{ params.table_region }}",
+    "cognito_region_name": TARGET_REGION,
+    "cognito_tps": "{{ params.cognito_tps }}",
+    "aws_conn_id": AWS_CONN_ID,
+}
+
+with DAG(
+    dag_id="cognito_import",
+    description="Restore a Cognito backup table into a user pool (a new one, or an empty compatible one)",
+    schedule=None,
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    params=PARAMS,
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(hours=6),
+        "on_failure_callback": [import_failure_notifier(AWS_CONN_ID)],
+    },
+    tags=["cognito", "backup", "import"],
+) as dag:
+    check_params = CheckImportParamsOperator(
+        task_id="check_params", cloudwatch_logs_role_arn=ROLE_ARN, execution_timeout=timedelta(minutes=5)
+    )
+    read_backup = ReadBackupOperator(
+        task_id="read_backup", user_pool_id="", execution_timeout=timedelta(minutes=10), **common
+    )
+    segments = read_backup.output  # the table's scan segments: users and memberships are mapped over them
+    backup = read_backup.output[BACKUP_XCOM]
+    restoring = {
+        "backup": backup, "strategy": STRATEGY, "legacy_sub_attribute": LEGACY_SUB, **common,
+    }
+    mode = ChooseBranchOperator(
+        task_id="mode", choice="{{ params.dry_run }}",
+        branches={"true": "dry_run", "false": "target.check"},
+    )
+    checking = {
+        "user_pool_id": "{{ params.target_user_pool_id or '' }}",
+        "create_target_pool": "{{ params.create_target_pool }}",
+        "report_s3_uri": REPORT_S3_URI,
+        **restoring,
+    }
+    dry_run = DryRunImportOperator(task_id="dry_run", execution_timeout=timedelta(hours=2), **checking)
+
+    with TaskGroup("target"):
+        check = CheckTargetOperator(task_id="check", execution_timeout=timedelta(hours=2), **checking)
+        prepare = PrepareTargetOperator(
+            task_id="prepare", check=check.output, execution_timeout=timedelta(minutes=30), **restoring
+        )
+        check >> prepare
+    on_target = {"target": prepare.output, **restoring}
+
+    with TaskGroup("groups"):
+        groups = RestoreGroupsOperator(task_id="create", execution_timeout=timedelta(hours=2), **on_target)
+
+    with TaskGroup("users"):
+        strategy = ChooseBranchOperator(
+            task_id="strategy", choice=STRATEGY,
+            branches={"csv_import": ["users.csv_plan", "users.create"], "admin_create": "users.create"},
+        )
+        csv_plan = PlanCsvImportOperator(task_id="csv_plan", execution_timeout=timedelta(hours=1), **on_target)
+        csv_job = ImportCsvPartOperator.partial(
+            task_id="csv_job", cloudwatch_logs_role_arn=ROLE_ARN, deferrable=True,
+            max_active_tis_per_dagrun=1,  # Cognito runs one import job of a pool at a time
+            execution_timeout=timedelta(hours=24), **on_target,
+        ).expand(part=csv_plan.output)
+        create = RestoreUsersOperator.partial(
+            task_id="create", csv_task_id="users.csv_job",
+            trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(hours=12), **on_target,
+        ).expand(segment=segments)
+        strategy >> csv_plan >> csv_job >> create
+        strategy >> create
+
+    with TaskGroup("memberships"):
+        memberships = RestoreMembershipsOperator.partial(
+            task_id="add", execution_timeout=timedelta(hours=12), **on_target,
+        ).expand(segment=segments)
+        disable = DisableUsersOperator(task_id="disable", execution_timeout=timedelta(hours=6), **on_target)
+        memberships >> disable
+
+    verify = VerifyImportOperator(
+        task_id="verify",
+        report_s3_uri=REPORT_S3_URI,
+        step_task_ids={
+            "groups": "groups.create", "csv_plan": ("users.csv_plan", PLAN_XCOM), "csv_jobs": "users.csv_job",
+            "users": "users.create", "memberships": "memberships.add", "disable": "memberships.disable",
+        },
+        execution_timeout=timedelta(hours=6),
+        on_success_callback=[import_success_notifier(AWS_CONN_ID)],
+        **on_target,
+    )
+
+    check_params >> read_backup >> mode >> [dry_run, check]
+    prepare >> groups >> strategy
+    create >> memberships
+    disable >> verify
