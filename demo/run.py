@@ -61,20 +61,32 @@ def main() -> int:
             return 1
         table = boto3.resource("dynamodb", region_name=PRIMARY).Table(TABLE)
         manifest = table.get_item(Key={"id": "latest-export-timestamp", "type": "SYNC_TIMESTAMP"})["Item"]
-        show(f"Export manifest ({time.monotonic() - started:.0f} s)", manifest["counts"])
+        show(f"Export manifest ({time.monotonic() - started:.0f} s)",
+             {k: int(v) for k, v in manifest["counts"].items()})
         replicas = boto3.client("dynamodb", region_name=PRIMARY).describe_table(TableName=TABLE)["Table"]["Replicas"]
         print(f"Replicas: {[(r['RegionName'], r['ReplicaStatus']) for r in replicas]}")
 
-        if not (ROOT / "dags" / "cognito_import.py").exists():
-            return 0
         print(f"\nRestoring from the {BACKUP} replica into a new pool in {BACKUP} (DAG cognito_import) ...")
+        boto3.client("s3", region_name=BACKUP).create_bucket(
+            Bucket="cognito-restore-reports", CreateBucketConfiguration={"LocationConstraint": BACKUP})
         conf = {"backup_table": TABLE, "table_region": BACKUP, "target_region": BACKUP,
-                "create_target_pool": True, "cognito_tps": 25}
+                "create_target_pool": True, "cognito_tps": 25,
+                "report_s3_uri": "s3://cognito-restore-reports/demo"}
+        # CSV import jobs write their logs to CloudWatch through this role.
+        env["AIRFLOW_VAR_COGNITO_IMPORT_ROLE_ARN"] = "arn:aws:iam::123456789012:role/CognitoImportLogs"
         started = time.monotonic()
         code = airflow("dags", "test", "cognito_import", "--conf", json.dumps(conf), env=env, log=log)
-        report = WORK / "import-report.json"
-        if report.exists():
-            show(f"Verification report ({time.monotonic() - started:.0f} s)", json.loads(report.read_text()))
+        try:
+            body = boto3.client("s3", region_name=BACKUP).get_object(
+                Bucket="cognito-restore-reports", Key="demo/report.json")["Body"].read()
+        except boto3.client("s3").exceptions.NoSuchKey:
+            body = None
+        if body:
+            report = json.loads(body)
+            show(f"Verification report ({time.monotonic() - started:.0f} s), "
+                 "also at s3://cognito-restore-reports/demo/report.json",
+                 {k: v for k, v in report.items() if k not in ("differences",)})
+            print(f"Differences: {len(report.get('differences') or [])}")
         if code:
             print(f"import failed: see {WORK / 'airflow.log'}")
             return 1
