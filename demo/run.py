@@ -76,15 +76,13 @@ def main() -> int:
         env["AIRFLOW_VAR_COGNITO_IMPORT_ROLE_ARN"] = "arn:aws:iam::123456789012:role/CognitoImportLogs"
         started = time.monotonic()
         code = airflow("dags", "test", "cognito_import", "--conf", json.dumps(conf), env=env, log=log)
-        try:
-            body = boto3.client("s3", region_name=BACKUP).get_object(
-                Bucket="cognito-restore-reports", Key="demo/report.json")["Body"].read()
-        except boto3.client("s3").exceptions.NoSuchKey:
-            body = None
-        if body:
-            report = json.loads(body)
-            show(f"Verification report ({time.monotonic() - started:.0f} s), "
-                 "also at s3://cognito-restore-reports/demo/report.json",
+        s3 = boto3.client("s3", region_name=BACKUP)
+        # One folder per run under the report prefix: <prefix>/<run id>/report.json.
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="cognito-restore-reports", Prefix="demo/").get("Contents", [])
+                if o["Key"].endswith("/report.json")]
+        if keys:
+            report = json.loads(s3.get_object(Bucket="cognito-restore-reports", Key=keys[0])["Body"].read())
+            show(f"Verification report ({time.monotonic() - started:.0f} s), at s3://cognito-restore-reports/{keys[0]}",
                  {k: v for k, v in report.items() if k not in ("differences",)})
             print(f"Differences: {len(report.get('differences') or [])}")
         if code:
