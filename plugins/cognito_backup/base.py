@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
+def truthy(value: Any) -> bool:
+    """A templated boolean ("True", "false", True...)."""
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
 def run_started_ms(context: Context) -> int:
     """This run's export timestamp: when the run started, in epoch milliseconds."""
     start = context["dag_run"].start_date

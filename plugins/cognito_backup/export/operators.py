@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cognito_backup import items, pool
-from cognito_backup.base import CognitoBackupBaseOperator, run_started_ms
+from cognito_backup.base import CognitoBackupBaseOperator, run_started_ms, truthy
 from cognito_backup.compat import AirflowFailException
 from cognito_backup.export.reconcile import Counts, Reconciler
 from cognito_backup.hooks.backup_table import TableMissingError
@@ -100,7 +100,7 @@ class BackupTableOperator(CognitoBackupBaseOperator):
                     self.log.info("Adding a replica in %s", region)
                     hook.add_replica(region)
             self._wait_active()
-        converted = self._convert_legacy_items() if str(self.full_refresh).lower() in ("true", "1") else 0
+        converted = self._convert_legacy_items() if truthy(self.full_refresh) else 0
         return {"legacy_converted": converted}
 
     def _convert_legacy_items(self) -> int:
@@ -176,7 +176,7 @@ class _ListingOperator(CognitoBackupBaseOperator):
 
     @property
     def refresh(self) -> bool:
-        return str(self.full_refresh).lower() in ("true", "1")
+        return truthy(self.full_refresh)
 
     def run_parallel(self, fn, scopes: Sequence[Any]) -> list[Any]:
         """`fn` over `scopes` on a thread pool; the first failure fails the task."""

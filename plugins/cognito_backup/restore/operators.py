@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from cognito_backup import items, pool
-from cognito_backup.base import CognitoBackupBaseOperator
+from cognito_backup.base import CognitoBackupBaseOperator, truthy
 from cognito_backup.compat import AirflowFailException, BaseOperator
 from cognito_backup.hooks.backup_table import TableMissingError
 from cognito_backup.progress import Progress
@@ -36,11 +36,6 @@ MEMBERSHIPS_PER_SEGMENT = 50_000
 MAX_SEGMENTS = 8
 BACKUP_XCOM = "backup"
 PLAN_XCOM = "plan"
-
-
-def truthy(value: Any) -> bool:
-    """A templated boolean ("True", "false", True...)."""
-    return str(value).strip().lower() in ("true", "1", "yes")
 
 
 def as_list(value: Any) -> list[Any]:
