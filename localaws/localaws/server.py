@@ -12,7 +12,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
-from localaws import capacity, cognito_index, global_tables, query_index
+from localaws import capacity, cognito_index, dynamodb_json, global_tables, query_index
 from localaws.config import RuntimeConfig, Settings
 from localaws.faults import FaultRule
 from localaws.middleware import LocalAws
@@ -31,6 +31,7 @@ def build_app(settings: Settings, faults: list[FaultRule], request_log: str | No
     capacity.install()
     global_tables.install()
     query_index.install()
+    dynamodb_json.install()
     return LocalAws(RuntimeConfig(settings), faults, RequestLog(request_log) if request_log else None)
 
 
