@@ -25,7 +25,7 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, AirflowStack, airflow_env, cognito_figures, dynamodb_units  # noqa: E402
+from harness import ROOT, AirflowStack, airflow_cli, airflow_env, cognito_figures, dynamodb_units, markdown  # noqa: E402
 
 from localaws.testing import Emulator  # noqa: E402
 
@@ -52,11 +52,7 @@ def write_config(tps: float, pool_id: str, **extra) -> Path:
 
 def dag_test(env: dict[str, str]) -> float:
     """One run with `airflow dags test` (tasks one after another, in one process)."""
-    started = time.monotonic()
-    with open(WORK / "dag-test.log", "a") as log:
-        subprocess.run([str(Path(sys.executable).parent / "airflow"), "dags", "test", DAG_ID],
-                       env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
-    return time.monotonic() - started
+    return airflow_cli(env, "dags", "test", DAG_ID, log_path=WORK / "dag-test.log")
 
 
 def throughput(budgets: list[float], users: int, groups: int, repeats: int) -> list[dict]:
@@ -77,8 +73,7 @@ def throughput(budgets: list[float], users: int, groups: int, repeats: int) -> l
                             assert state == "success", f"export run failed: see {env['AIRFLOW_HOME']}"
                             runs.append((between(aws, mark), peaks))
                 else:
-                    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
-                                   capture_output=True, check=True)
+                    airflow_cli(env, "db", "migrate")
                     for i in range(1 + repeats):
                         mark = aws.mark()
                         dag_test(env)
@@ -103,8 +98,7 @@ def cost(users: int, groups: int) -> list[dict]:
         pool_id = aws.seed(REGION, users=users, groups=groups, one_group_each=True, seed=2)
         config = write_config(50, pool_id, backup_regions=["us-west-2"])
         env = airflow_env(WORK / "airflow-cost", aws.env(REGION), config)
-        subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
-                       capture_output=True, check=True)
+        airflow_cli(env, "db", "migrate")
         cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=aws.endpoint,
                                aws_access_key_id="x", aws_secret_access_key="x")
 
@@ -161,11 +155,9 @@ def shard_memory(pools: list[tuple[int, int]]) -> list[dict]:
             pool_id = aws.seed(REGION, users=users, groups=10, seed=3)
             config = write_config(1000, pool_id, user_shards=shards, membership_chunks=1)
             env = airflow_env(WORK / "airflow-memory", aws.env(REGION), config)
-            subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
-                           capture_output=True, check=True)
+            airflow_cli(env, "db", "migrate")
             for task in ("preflight", "table"):
-                subprocess.run([str(Path(sys.executable).parent / "airflow"), "tasks", "test", DAG_ID, task],
-                               env=env, capture_output=True, check=True)
+                airflow_cli(env, "tasks", "test", DAG_ID, task)
             process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "tasks", "test", DAG_ID,
                                         "users.shard", "--map-index", "0"], env=env,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -181,15 +173,6 @@ def shard_memory(pools: list[tuple[int, int]]) -> list[dict]:
                          "peak_rss_mib": round(peak)})
             print(rows[-1], flush=True)
     return rows
-
-
-def markdown(rows: list[dict]) -> str:
-    if not rows:
-        return ""
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join("" if r.get(k) is None else str(r.get(k)) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def main() -> int:

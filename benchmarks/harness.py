@@ -141,7 +141,8 @@ def sample_task_memory(dag_id: str, peaks: dict[str, float]) -> None:
     """
     for proc in psutil.process_iter(["cmdline", "memory_info"]):
         try:
-            title = " ".join(proc.info["cmdline"] or [])
+            # setproctitle pads the old argv with empty strings
+            title = " ".join(proc.info["cmdline"] or []).strip()
             if title.startswith("airflow worker -- ") and "LocalExecutor" not in title and proc.info["memory_info"]:
                 ti_id = title.rsplit(" ", 1)[-1]
                 peaks[ti_id] = max(peaks.get(ti_id, 0.0), proc.info["memory_info"].rss / 2**20)
@@ -180,6 +181,23 @@ def dynamodb_units(records: list[dict[str, Any]], table: str) -> dict[str, float
         "rcu": round(sum(r.get("rcu") or 0 for r in rows), 1),
         "item_writes": sum(len(r.get("writes") or []) for r in rows),
     }
+
+
+def airflow_cli(env: dict[str, str], *args: str, log_path: Path | None = None) -> float:
+    """Run the Airflow CLI (e.g. `dags test`, `db migrate`); returns its wall time in seconds."""
+    started = time.monotonic()
+    with open(log_path or os.devnull, "a") as log:
+        subprocess.run([str(BIN / "airflow"), *args], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+    return time.monotonic() - started
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join("" if r.get(k) is None else str(r.get(k)) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
 
 
 @contextmanager
