@@ -4,10 +4,11 @@ Triggered by hand (UI form, CLI `airflow dags trigger cognito_import --conf '{..
 
     check_params -> read_backup -> mode --> dry_run                    (dry_run: reads and checks only)
                                         \-> target.check -> target.prepare                (or creates the pool)
-        -> groups.create
-        -> users.strategy --> users.csv_plan -> users.csv_job[file ...] --> users.create[segment ...]
-                          \------------------ (admin_create) ------------/
-        -> memberships.add[segment ...] -> memberships.disable
+        -> groups.create                                             (alongside the users steps)
+        -> users.strategy --> users.csv_plan -> users.csv_job[file ...] --> users.reconcile[segment ...]
+                          \-> users.create[segment ...] -----------------/   (lines a CSV job refused)
+                              (csv_import: users a CSV cannot carry; admin_create: everyone)
+        -> memberships.add[segment ...] and memberships.disable (in parallel)
         -> verify                                 (report to report_s3_uri; fails on any difference)
 
 Every task only declares here; the work is in `plugins/cognito_backup/restore/`. Every Cognito
@@ -35,6 +36,7 @@ from cognito_backup.restore.operators import (
     PlanCsvImportOperator,
     PrepareTargetOperator,
     ReadBackupOperator,
+    ReconcileCsvUsersOperator,
     RestoreGroupsOperator,
     RestoreMembershipsOperator,
     RestoreUsersOperator,
@@ -159,26 +161,32 @@ with DAG(
             max_active_tis_per_dagrun=1,  # Cognito runs one import job of a pool at a time
             execution_timeout=timedelta(hours=24), **on_target,
         ).expand(part=csv_plan.output)
+        # Users a CSV file cannot carry are created while the CSV jobs run: different users.
         create = RestoreUsersOperator.partial(
-            task_id="create", csv_task_id="users.csv_job",
+            task_id="create", execution_timeout=timedelta(hours=12), **on_target,
+        ).expand(segment=segments)
+        reconcile = ReconcileCsvUsersOperator.partial(
+            task_id="reconcile", csv_task_id="users.csv_job",
             trigger_rule="none_failed_min_one_success", execution_timeout=timedelta(hours=12), **on_target,
         ).expand(segment=segments)
-        strategy >> csv_plan >> csv_job >> create
-        strategy >> create
+        strategy >> [csv_plan, create]
+        csv_plan >> csv_job >> reconcile
+        create >> reconcile
 
     with TaskGroup("memberships"):
         memberships = RestoreMembershipsOperator.partial(
             task_id="add", execution_timeout=timedelta(hours=12), **on_target,
         ).expand(segment=segments)
+        # Admin calls work on disabled users, so disabling need not wait for the memberships.
         disable = DisableUsersOperator(task_id="disable", execution_timeout=timedelta(hours=6), **on_target)
-        memberships >> disable
 
     verify = VerifyImportOperator(
         task_id="verify",
         report_s3_uri=REPORT_S3_URI,
         step_task_ids={
             "groups": "groups.create", "csv_plan": ("users.csv_plan", PLAN_XCOM), "csv_jobs": "users.csv_job",
-            "users": "users.create", "memberships": "memberships.add", "disable": "memberships.disable",
+            "users": "users.create", "reconcile": "users.reconcile", "memberships": "memberships.add",
+            "disable": "memberships.disable",
         },
         execution_timeout=timedelta(hours=6),
         on_success_callback=[import_success_notifier(AWS_CONN_ID)],
@@ -186,6 +194,7 @@ with DAG(
     )
 
     check_params >> read_backup >> mode >> [dry_run, check]
-    prepare >> groups >> strategy
-    create >> memberships
-    disable >> verify
+    prepare >> [groups, strategy]  # groups and users are independent
+    [groups, reconcile] >> memberships
+    reconcile >> disable
+    [memberships, disable] >> verify

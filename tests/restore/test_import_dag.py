@@ -76,7 +76,8 @@ def test_csv_import_round_trip(emulator, backup, capfd):
     report = json.loads(s3.get_object(Bucket=BUCKET, Key=report_key)["Body"].read())
     assert report["verification"]["ok"] and report["verification"]["backup_users"] == 120
     assert report["verification"]["users_reset_refused_no_verified_contact"] == restored["reset_refused"]
-    assert report["steps"]["users"]["imported_by_csv"] == plan["eligible"]
+    assert report["steps"]["users"]["in_csv"] == report["steps"]["csv_jobs"]["imported"] == plan["eligible"]
+    assert report["steps"]["reconcile"] == {}  # the job was clean: nothing to reconcile
     rows = list(csv.DictReader(io.StringIO(
         s3.get_object(Bucket=BUCKET, Key=report_key.replace("report.json", "sub-map.csv"))["Body"].read().decode()
     )))
@@ -236,10 +237,11 @@ def test_reference_format_table_imports_into_a_compatible_pool(emulator, backup)
     run = run_import({"backup_table": "retired-format-backup", "table_region": REGION, "target_user_pool_id": target})
     assert run.state == "success", task_states(run)
     assert xcom_of(run, "read_backup", "backup")["legacy_format"] is True
-    # The job refused one line; the users step found who is missing and created that user.
+    # The job refused one line; the reconcile step found who is missing and created that user.
     job, users = xcom_of(run, "users.csv_job"), xcom_of(run, "users.create")
     assert job["failed"] == 1 and not job["clean"]
-    assert users["created"] == 1 + sum(v for k, v in users.items() if k.startswith("left_out_of_csv."))
+    assert users["created"] == sum(v for k, v in users.items() if k.startswith("left_out_of_csv."))
+    assert xcom_of(run, "users.reconcile")["created"] == 1
     restored = assert_matches(backup_state(legacy_items, with_sub=False), pool_state(REGION, target, with_sub=False))
     assert restored["users"] == 120 and restored["memberships"] > 100
 

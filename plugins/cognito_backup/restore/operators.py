@@ -42,7 +42,8 @@ def as_list(value: Any) -> list[Any]:
     """XCom of a mapped task: None, one value, or a list of values."""
     if value is None:
         return []
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+    # A list on Airflow 3, a lazy sequence on Airflow 2.
+    return list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
 
 
 def add_counts(total: dict[str, int], part: dict[str, Any] | None) -> dict[str, int]:
@@ -382,27 +383,38 @@ class PlanCsvImportOperator(_RestoreOperator):
 class RestoreUsersOperator(_RestoreOperator):
     """Create users through ``AdminCreateUser`` (messages suppressed) and move them to ``RESET_REQUIRED``.
 
-    ``admin_create``: every user of the scan segment. ``csv_import``: the users the CSV files left
-    out, and, when a job did not import all it was given, any other user of the segment the
-    target lacks. Calls overlap on a thread pool under the run's budget.
+    ``admin_create``: every user of the scan segment. ``csv_import``: the users a CSV file cannot
+    carry (never-verified contacts, unconfirmed users...), while the CSV jobs import the rest.
+    Calls overlap on a thread pool under the run's budget.
 
     :param segment: this task's scan segment of the table (of the backup's ``segments``).
-    :param csv_task_id: the CSV job task, whose results tell whether every file imported cleanly.
     """
 
     template_fields: Sequence[str] = (*_RestoreOperator.template_fields, "segment")
 
-    def __init__(self, *, segment: Any = 0, csv_task_id: str = "", **kwargs: Any) -> None:
+    def __init__(self, *, segment: Any = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.segment = segment
-        self.csv_task_id = csv_task_id
 
-    def execute(self, context: Context) -> dict[str, int]:
+    def wanted(self, user: items.User, rules: csv_file.CsvRules | None, counts: Counter[str]) -> bool:
+        """Whether this step creates `user` (counting why not)."""
+        if rules is None:
+            return True
+        reason = rules.problem(user)
+        if reason is None:
+            counts["in_csv"] += 1
+            return False
+        counts[f"left_out_of_csv.{reason}"] += 1
+        return True
+
+    def should_list_target(self, cognito: Any) -> bool:
+        """Find what an earlier run made, instead of trying to create it again."""
+        if self.strategy == "csv_import":
+            return bool((self.target or {}).get("resume"))
+        return bool(cognito.first_users(self.pool_id))
+
+    def create_users(self, context: Context, rules: csv_file.CsvRules | None) -> dict[str, int]:
         t = self.target or {}
-        csv_mode = self.strategy == "csv_import"
-        rules = self.csv_rules() if csv_mode else None
-        jobs = as_list(context["ti"].xcom_pull(task_ids=self.csv_task_id)) if csv_mode and self.csv_task_id else []
-        csv_clean = all(bool((j or {}).get("clean")) for j in jobs)
         cognito = self.cognito_hook(context)
         restorer = UserRestorer(
             cognito, self.pool_id, t.get("legacy_attribute") or None, int(t.get("password_length", 8))
@@ -412,16 +424,12 @@ class RestoreUsersOperator(_RestoreOperator):
         progress = Progress(self.log, f"users of segment {self.segment}", expected or None)
         try:
             with Comparison() as present:
-                if csv_mode:
-                    listed = not csv_clean or bool(t.get("resume"))
-                else:
-                    listed = bool(cognito.first_users(self.pool_id))
-                if listed:  # find users an earlier run or a CSV job made, instead of trying to create them
+                listed = self.should_list_target(cognito)
+                if listed:
                     self.list_target(cognito, present)
 
                 def restore(user: items.User) -> str:
-                    found = present.target_user(user.pseudo_username) if listed else None
-                    outcome = restorer.restore(user, found)
+                    outcome = restorer.restore(user, present.target_user(user.pseudo_username) if listed else None)
                     progress.add()
                     return outcome
 
@@ -429,19 +437,46 @@ class RestoreUsersOperator(_RestoreOperator):
                     for item in self.table_hook.scan_kind(items.USER, int(self.segment), self.total_segments):
                         user = items.User.from_item(item)
                         counts["users"] += 1
-                        if rules is not None:
-                            reason = rules.problem(user)
-                            if reason is None and csv_clean:
-                                counts["imported_by_csv"] += 1
-                                continue
-                            if reason is not None:
-                                counts[f"left_out_of_csv.{reason}"] += 1
-                        workers.submit(restore, user)
+                        if self.wanted(user, rules, counts):
+                            workers.submit(restore, user)
                 counts.update(workers.counts)
         finally:
             self.release_budget()
         self.log.info("%s; %s", progress.line(), summary(dict(counts)))
         return dict(counts)
+
+    def execute(self, context: Context) -> dict[str, int]:
+        return self.create_users(context, self.csv_rules() if self.strategy == "csv_import" else None)
+
+
+class ReconcileCsvUsersOperator(RestoreUsersOperator):
+    """After the CSV jobs: create one by one the users a job did not import (lines Cognito refused).
+
+    Nothing to do, and no call made, when every job imported every line it was given or the
+    strategy is ``admin_create``.
+
+    :param csv_task_id: the CSV job task, whose results tell whether every file imported cleanly.
+    """
+
+    def __init__(self, *, csv_task_id: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.csv_task_id = csv_task_id
+
+    def wanted(self, user: items.User, rules: csv_file.CsvRules | None, counts: Counter[str]) -> bool:
+        # The users step created those a CSV file cannot carry; here: the ones the files carried.
+        return rules is not None and rules.problem(user) is None
+
+    def should_list_target(self, cognito: Any) -> bool:
+        return True
+
+    def execute(self, context: Context) -> dict[str, int]:
+        if self.strategy != "csv_import":
+            return {}
+        jobs = as_list(context["ti"].xcom_pull(task_ids=self.csv_task_id))
+        if all(bool((j or {}).get("clean")) for j in jobs):
+            self.log.info("Every CSV import job imported every user it was given: nothing to reconcile")
+            return {}
+        return self.create_users(context, self.csv_rules())
 
 
 class RestoreMembershipsOperator(_RestoreOperator):
