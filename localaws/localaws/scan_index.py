@@ -5,8 +5,12 @@ the items of earlier pages, then sizes and deep-copies each item it returns. On 
 table of 10,000 items one 1 MB page took about a second, and a parallel scan of the table
 many seconds, where AWS takes tens of milliseconds. Here each table keeps, per segment, its
 keys in moto's order (rebuilt only when a key is added), a page starts by bisection, and
-items are copied only when a projection would change them. Same items, same order, same
-page boundaries and `LastEvaluatedKey` as moto; index scans are left to moto.
+items are copied only when a projection would change them. Same items in the same order as
+moto, with one difference: a page examines at most PAGE_ITEMS items (as well as AWS's 1 MB),
+because the whole page is built under the emulator's state lock, and a 1 MB page of
+small items would hold it long enough to stall every other client, Cognito calls included,
+and bunch their arrival times. A shorter page is within the API's contract: callers follow
+`LastEvaluatedKey`. Index scans are left to moto.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from typing import Any
 
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
+
+# About the items AWS reads in the time it answers one page (tens of milliseconds).
+PAGE_ITEMS = 200
 
 _installed = False
 _CACHE = "_localaws_scan_order"  # on the Table: {"keys": set of keys, segments -> (sort keys, keys)}
@@ -84,6 +91,7 @@ def install() -> None:
         results: list[Item] = []
         result_size = scanned = 0
         last_evaluated_key = None
+        examined: Item | None = None
         for hash_key, range_key in keys[start:]:
             item = _lookup(self, hash_key, range_key)
             if item is None:
@@ -92,6 +100,10 @@ def install() -> None:
             if len(results) == limit or result_size + size > RESULT_SIZE_LIMIT:
                 last_evaluated_key = self._get_last_evaluated_key(results[-1], None)
                 break
+            if scanned == PAGE_ITEMS:
+                last_evaluated_key = self._get_last_evaluated_key(examined, None)
+                break
+            examined = item
             if _passes(item, filters):
                 results.append(item)
                 result_size += size
