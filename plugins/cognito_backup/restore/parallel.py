@@ -84,6 +84,30 @@ def scan_parallel(table: BackupTableHook, kind: str, fn: Callable[[Any], None], 
             future.result()
 
 
+def scan_kinds(table: BackupTableHook, handlers: dict[str, Callable[[list[Any]], None]], segments: int = 4,
+               batch_size: int = 500) -> None:
+    """One parallel scan of the whole table: each item of a kind in `handlers` goes, in batches
+    of up to `batch_size`, to that kind's handler. Reads the table once for several kinds."""
+    def segment(s: int) -> None:
+        pending: dict[str, list[Any]] = {kind: [] for kind in handlers}
+        for item in table.scan(s, segments):
+            kind = items.kind_of(item)
+            batch = pending.get(kind)
+            if batch is None:
+                continue  # the manifest, the pool snapshot, the rate limiter's schedule
+            batch.append(item)
+            if len(batch) >= batch_size:
+                handlers[kind](batch)
+                pending[kind] = []
+        for kind, batch in pending.items():
+            if batch:
+                handlers[kind](batch)
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        for future in [pool.submit(segment, s) for s in range(segments)]:
+            future.result()
+
+
 def batched(iterable: Iterable[Any], size: int = 500) -> Iterable[list[Any]]:
     batch: list[Any] = []
     for item in iterable:

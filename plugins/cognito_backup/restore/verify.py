@@ -21,7 +21,7 @@ from typing import Any
 
 from cognito_backup import items
 from cognito_backup.restore.admin_users import NOT_WRITABLE, has_verified_contact, legacy_value
-from cognito_backup.restore.parallel import list_pool_users, scan_parallel
+from cognito_backup.restore.parallel import list_pool_users, scan_kinds
 
 MAX_LISTED_DIFFERENCES = 100_000
 
@@ -233,17 +233,27 @@ def _differing_names(a: str, b: str) -> list[str]:
 
 def load(comparison: Comparison, cognito: Any, table: Any, user_pool_id: str, username_attributes: list[str],
          threads: int = 8) -> None:
-    """Stream the backup (table scan) and the target (Cognito listings) into `comparison`."""
-    scan_parallel(table, items.USER, lambda b: comparison.add_backup_users([items.User.from_item(i) for i in b]),
-                  batch_size=500)
-    comparison.add_groups("backup", [items.Group.from_item(i) for i in table.scan_kind(items.GROUP)])
-    scan_parallel(
-        table, items.MEMBERSHIP,
-        lambda b: comparison.add_members(
-            "backup", [(m.group, m.pseudo_username) for m in map(items.Membership.from_item, b)]
-        ),
-        batch_size=500,
-    )
+    """Stream the backup (one table scan) and the target (Cognito listings, meanwhile) into `comparison`."""
+    def backup() -> None:
+        groups: list[items.Group] = []
+        scan_kinds(table, {
+            items.USER: lambda b: comparison.add_backup_users([items.User.from_item(i) for i in b]),
+            items.GROUP: lambda b: groups.extend(items.Group.from_item(i) for i in b),
+            items.MEMBERSHIP: lambda b: comparison.add_members(
+                "backup", [(m.group, m.pseudo_username) for m in map(items.Membership.from_item, b)]
+            ),
+        })
+        comparison.add_groups("backup", groups)
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        reading = reader.submit(backup)
+        load_target(comparison, cognito, user_pool_id, username_attributes, threads)
+        reading.result()
+
+
+def load_target(comparison: Comparison, cognito: Any, user_pool_id: str, username_attributes: list[str],
+                threads: int) -> None:
+    """Every user, group and membership of the target pool, into `comparison`."""
     list_pool_users(cognito, user_pool_id, lambda page: comparison.add_target_users(page, username_attributes))
     groups = [items.Group.from_cognito(g) for page in cognito.list_groups(user_pool_id) for g in page]
     comparison.add_groups("target", groups)
