@@ -1,22 +1,30 @@
-"""DynamoDB `Scan` pages that cost time proportional to the page, not to the table.
+"""DynamoDB `Scan` pages that cost time proportional to the page, not to the table, in the
+order AWS returns them.
 
 For every page moto sorts the whole table, hashes every item into its segment, walks past
 the items of earlier pages, then sizes and deep-copies each item it returns. On a backup
 table of 10,000 items one 1 MB page took about a second, and a parallel scan of the table
 many seconds, where AWS takes tens of milliseconds. Here each table keeps, per segment, its
-keys in moto's order (rebuilt only when a key is added), a page starts by bisection, and
-items are copied only when a projection would change them. Same items in the same order as
-moto, with one difference: a page examines at most PAGE_ITEMS items (as well as AWS's 1 MB),
-because the whole page is built under the emulator's state lock, and a 1 MB page of
-small items would hold it long enough to stall every other client, Cognito calls included,
-and bunch their arrival times. A shorter page is within the API's contract: callers follow
-`LastEvaluatedKey`. Index scans are left to moto.
+keys in scan order (rebuilt only when a key is added), a page starts by bisection, and
+items are copied only when a projection would change them.
+
+Two differences from moto, both towards AWS:
+- the order: AWS scans partition by partition, in the order of the partition key's hash, so
+  that kinds of items sharing a table come interleaved; moto sorts by key value (in a backup
+  table, every membership before the first user). Here: by the MD5 of the partition key (the
+  hash moto's segments already use), then by key.
+- a page examines at most PAGE_ITEMS items (as well as AWS's 1 MB), because the whole page is
+  built under the emulator's state lock, and a 1 MB page of small items would hold it long
+  enough to stall every other client, Cognito calls included, and bunch their arrival times.
+  A shorter page is within the API's contract: callers follow `LastEvaluatedKey`.
+Index scans are left to moto.
 """
 
 from __future__ import annotations
 
 import copy
 from bisect import bisect_right
+from hashlib import md5
 from typing import Any
 
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -29,8 +37,10 @@ _installed = False
 _CACHE = "_localaws_scan_order"  # on the Table: {"keys": set of keys, segments -> (sort keys, keys)}
 
 
-def _sort_key(hash_key: Any, range_key: Any) -> Any:
-    return (hash_key, range_key) if range_key else hash_key  # as moto's Table.all_items sorts
+def _sort_key(hash_key: Any, range_key: Any) -> tuple[Any, ...]:
+    """Scan order: the partition key's hash, the partition key, then the sort key."""
+    digest = md5(str(hash_key.value).encode("utf8")).digest()
+    return (digest, hash_key, range_key) if range_key else (digest, hash_key)
 
 
 def _order(table: Table, segments: tuple[Any, Any]) -> tuple[list[Any], list[tuple[Any, Any]]]:
@@ -38,7 +48,8 @@ def _order(table: Table, segments: tuple[Any, Any]) -> tuple[list[Any], list[tup
     if cache is None:
         cache = table.__dict__[_CACHE] = {"keys": {(i.hash_key, i.range_key) for i in table.all_items()}}
     if segments not in cache:
-        inside = [i for i in table.all_items() if i.is_within_segment(segments)]
+        inside = sorted((i for i in table.all_items() if i.is_within_segment(segments)),
+                        key=lambda i: _sort_key(i.hash_key, i.range_key))
         cache[segments] = ([_sort_key(i.hash_key, i.range_key) for i in inside],
                            [(i.hash_key, i.range_key) for i in inside])
     return cache[segments]
