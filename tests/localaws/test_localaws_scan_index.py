@@ -11,6 +11,7 @@ from moto.dynamodb.models.table import Table
 from localaws import scan_index
 
 
+
 def pages(table, **kwargs):
     """Every page of a scan: (keys, count, scanned count, LastEvaluatedKey)."""
     out, start = [], {}
@@ -34,6 +35,8 @@ SCANS = [
 
 
 def test_pages_equal_moto_scan_through_puts_updates_and_deletes(monkeypatch):
+    # moto in this process: boto3 must not follow the session emulator's AWS_ENDPOINT_URL.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     scan_index.install()
     with mock_aws():
         resource = boto3.resource("dynamodb", region_name="us-east-1")
