@@ -18,11 +18,19 @@ def write_backups_config(path: Path, *entries: dict[str, Any]) -> Path:
     return path
 
 
+def dag_bag(folder: Path = ROOT / "dags"):
+    """Parse `folder` (a DAG file or a folder) as the scheduler would."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow 2.x and 3.0
+        from airflow.models.dagbag import DagBag
+
+    return DagBag(dag_folder=str(folder))
+
+
 def load_dag(dag_id: str):
     """Parse the DAGs folder as the scheduler would and return one DAG."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    bag = dag_bag()
     assert not bag.import_errors, bag.import_errors
     return bag.dags[dag_id]
 
@@ -38,7 +46,10 @@ def _activate_assets(dag) -> None:
     """Register the DAG's outlet assets as the DAG processor would (dag.test() does not)."""
     from sqlalchemy import delete, or_, select
 
-    from airflow.models.asset import AssetActive, AssetModel
+    try:
+        from airflow.models.asset import AssetActive, AssetModel
+    except ImportError:  # Airflow 2.x: datasets, which have no active state
+        return
     from airflow.utils.session import create_session
 
     outlets = {(o.name, o.uri) for task in dag.tasks for o in getattr(task, "outlets", [])}
@@ -51,6 +62,17 @@ def _activate_assets(dag) -> None:
                 session.flush()
             session.execute(delete(AssetActive).where(or_(AssetActive.name == name, AssetActive.uri == uri)))
             session.add(AssetActive.for_asset(model))
+
+
+def xcom_model():
+    """The XCom table's ORM model, and how to read the value of one of its rows."""
+    try:
+        from airflow.models.xcom import XComModel
+    except ImportError:  # Airflow 2.x: loading a row deserializes its value
+        from airflow.models.xcom import XCom
+
+        return XCom, lambda row: row.value
+    return XComModel, XComModel.deserialize_value
 
 
 def task_states(dag_run) -> dict[str, str]:

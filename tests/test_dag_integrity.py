@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from airflow_runs import write_backups_config
+from airflow_runs import dag_bag, write_backups_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRY = {"name": "integrity", "user_pool_id": "us-east-1_AbC123", "region": "us-east-1",
@@ -15,9 +15,7 @@ ENTRY = {"name": "integrity", "user_pool_id": "us-east-1_AbC123", "region": "us-
 
 
 def parse(folder: Path = ROOT / "dags"):
-    from airflow.dag_processing.dagbag import DagBag
-
-    return DagBag(dag_folder=str(folder))
+    return dag_bag(folder)
 
 
 def test_every_dag_file_parses_in_under_a_second_without_aws_calls(aws, tmp_path):

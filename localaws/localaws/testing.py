@@ -49,13 +49,18 @@ class Emulator:
     ) -> Emulator:
         """Launch ``python -m localaws serve`` on a free port and wait until it is ready.
 
+        The server runs under this interpreter, or ``$LOCALAWS_PYTHON`` when set.
+
         ``faults`` is a ``--faults`` SPEC string or a list of JSON rules. Without
         ``request_log`` the log goes to a temporary file (``requests()`` always works).
         """
         workdir = tempfile.mkdtemp(prefix="localaws-")
         request_log = request_log or os.path.join(workdir, "requests.jsonl")
+        # LOCALAWS_PYTHON: another environment's interpreter (with moto) can serve a test
+        # environment that has only boto3, e.g. an older Airflow's with an older botocore.
+        python = os.environ.get("LOCALAWS_PYTHON") or sys.executable
         command = [
-            sys.executable, "-m", "localaws", "serve",
+            python, "-m", "localaws", "serve",
             "--port", "0", "--host", host,
             "--latency-ms", str(latency_ms),
             "--quotas", quotas,

@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 
-from airflow_runs import load_dag, run_dag, task_states, write_backups_config
+from airflow_runs import load_dag, run_dag, task_states, write_backups_config, xcom_model
 from backup_state import pool_state
 from cognito_backup import pool
 
@@ -88,25 +88,25 @@ def writes(records: list[dict[str, Any]]) -> list[str]:
 
 
 def xcom_of(run, task_id: str, key: str = "return_value") -> Any:
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
+    XComModel, value_of = xcom_model()
     with create_session() as session:
         rows = session.query(XComModel).filter(
             XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id,
             XComModel.task_id == task_id, XComModel.key == key,
         ).order_by(XComModel.map_index).all()
-        values = [XComModel.deserialize_value(r) for r in rows]
+        values = [value_of(r) for r in rows]
     return values[0] if len(values) == 1 else values
 
 
 def all_xcom_text(run) -> str:
-    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
+    XComModel, value_of = xcom_model()
     with create_session() as session:
         rows = session.query(XComModel).filter(XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id).all()
-        return "\n".join(repr(XComModel.deserialize_value(r)) for r in rows)
+        return "\n".join(repr(value_of(r)) for r in rows)
 
 
 __all__ = [

@@ -126,7 +126,10 @@ def part_operator(**kwargs) -> ImportCsvPartOperator:
 
 
 def test_the_job_wait_defers_when_the_async_client_is_there(monkeypatch):
-    from airflow.sdk.exceptions import TaskDeferred
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow 2.x and 3.0
+        from airflow.exceptions import TaskDeferred
 
     import cognito_backup.restore.csv_job as csv_job
 

@@ -26,12 +26,17 @@ class ParamTopicSnsNotifier(SnsNotifier):
     """An SnsNotifier that stays silent when the rendered topic is empty."""
 
     def notify(self, context):
-        if self.target_arn:
+        if self._has_topic():
             super().notify(context)
 
     async def async_notify(self, context):
-        if self.target_arn:
+        if self._has_topic():
             await super().async_notify(context)
+
+    def _has_topic(self) -> bool:
+        # The param's pattern makes a topic an ARN. Airflow 2 leaves a notifier field whose
+        # template renders empty as the template itself, so "not empty" is not enough.
+        return str(self.target_arn).startswith("arn:")
 
 
 def import_failure_notifier(aws_conn_id: str) -> SnsNotifier:

@@ -22,8 +22,6 @@ class UserImportJobCompleteTrigger(AwsBaseWaiterTrigger):
     :param region_name: the pool's Region.
     """
 
-    aws_hook_class = CognitoHook
-
     def __init__(
         self,
         *,
@@ -49,4 +47,11 @@ class UserImportJobCompleteTrigger(AwsBaseWaiterTrigger):
             aws_conn_id=aws_conn_id,
             region_name=region_name,
             **kwargs,
+        )
+
+    # Spelled out: older amazon providers (9.22 and before) have no aws_hook_class default for it.
+    def hook(self) -> CognitoHook:
+        return CognitoHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+            config=self.botocore_config,
         )
