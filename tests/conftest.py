@@ -54,3 +54,45 @@ def aws(emulator: Emulator) -> Emulator:
     """The session's emulator, emptied and back to its start settings."""
     emulator.reset()
     return emulator
+
+
+# The end-to-end tests: those that run the DAGs.
+DAG_TEST_DIRS = (ROOT / "tests" / "export", ROOT / "tests" / "restore")
+_NARROWED = pytest.StashKey[bool]()
+_FAILED_DAG_TESTS: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "after_dag_runs: runs after every other test of the session (it reads what the DAG runs did)"
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # A stable sort: the marked tests go last, every other test keeps its place.
+    items.sort(key=lambda item: item.get_closest_marker("after_dag_runs") is not None)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        items[0].config.stash[_NARROWED] = True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    if report.failed and Path(item.path).parent in DAG_TEST_DIRS:
+        _FAILED_DAG_TESTS.append(item.nodeid)
+    return report
+
+
+@pytest.fixture(scope="session")
+def every_dag_test_passed(request: pytest.FixtureRequest) -> bool:
+    """Whether every end-to-end test file ran whole in this session (none chosen by name, none
+    deselected) and passed. Meaningful in `after_dag_runs` tests, which run after them."""
+    config = request.config
+    if _FAILED_DAG_TESTS or config.stash.get(_NARROWED, False) or any("::" in arg for arg in config.args):
+        return False
+    wanted = {path for folder in DAG_TEST_DIRS for path in folder.glob("test_*.py")}
+    return wanted <= {Path(item.path) for item in request.session.items}

@@ -19,7 +19,7 @@ from typing import Any
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.http import HTTP_STATUS_CODES
 
-from localaws import backends, dynamodb, listing, protocol, quotas
+from localaws import backends, dynamodb, listing, protocol, quotas, requestlog
 from localaws.cognito import CognitoError, Handler
 from localaws.config import RuntimeConfig
 from localaws.control import PREFIX, ControlApi
@@ -87,6 +87,7 @@ class LocalAws:
                 "category": quotas.category(call.service, call.operation),
                 "outcome": outcome,
                 "status": reply.status,
+                "agent": requestlog.agent(environ.get("HTTP_USER_AGENT", "")),
                 **fields,
             }
             self.request_log.write(record)

@@ -10,6 +10,9 @@ Record shape (keys always present unless noted)::
     category  Cognito quota category, null for other services
     outcome   "ok" | "throttled" (quota) | "fault" (injected) | "error:<ErrorCode>"
     status    HTTP status
+    agent     who called, from the User-Agent that Airflow's AWS hooks extend:
+              {"airflow": version, "caller": class name or "Unknown", "dag_key": hashed DAG id},
+              null for a plain SDK call (test code, scripts)
     table     DynamoDB only: table name (several joined by ",", null if none)
     wcu, rcu  DynamoDB only: capacity units consumed (AWS sizing rules)
     writes    DynamoDB write operations only: [[id, type], ...] keys written
@@ -22,8 +25,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from typing import Any
+
+# Fields `AwsBaseHook` appends to the User-Agent: "Airflow/<version> ... Caller/<class> DagRunKey/<uuid>".
+_AGENT_FIELDS = re.compile(r"(?:^|\s)(Airflow|Caller|DagRunKey)/(\S+)")
+
+
+def agent(user_agent: str) -> dict[str, str | None] | None:
+    """The Airflow caller named in a User-Agent, or None when the call did not come through Airflow."""
+    found = dict(_AGENT_FIELDS.findall(user_agent or ""))
+    if "Airflow" not in found:
+        return None
+    return {"airflow": found["Airflow"], "caller": found.get("Caller"), "dag_key": found.get("DagRunKey")}
 
 
 class RequestLog:

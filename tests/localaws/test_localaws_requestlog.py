@@ -49,7 +49,8 @@ def test_cognito_record_shape(aws: Emulator, cognito: Any) -> None:
     before = time.time()
     cognito.list_user_pools(MaxResults=5)
     record = only(aws, mark)
-    assert set(record) == {"time", "duration", "service", "operation", "region", "category", "outcome", "status"}
+    assert set(record) == {"time", "duration", "service", "operation", "region", "category", "outcome", "status", "agent"}
+    assert record["agent"] is None  # a plain SDK call
     assert before - 0.5 <= record["time"] <= before + 0.5
     assert record["duration"] >= 0.03
     assert (record["service"], record["operation"], record["region"]) == ("cognito-idp", "ListUserPools", REGION)
@@ -157,6 +158,23 @@ def test_operations_of_rest_and_query_services_are_named(aws: Emulator) -> None:
         ("sns", "Publish"),
     ]
     assert all(record["category"] is None and record["outcome"] == "ok" for record in records)
+
+
+def test_calls_through_airflow_name_their_caller(aws: Emulator) -> None:
+    """Airflow's AWS hooks append these fields to the User-Agent; other clients are plain SDK calls."""
+    extra = "Airflow/3.0.6 AmPP/9.12.0 Caller/ExportUserShardOperator DagRunKey/0f1e2d3c MultiTeam/False"
+    hooked = aws.client("cognito-idp", REGION, user_agent_extra=extra)
+    unknown = aws.client("sns", REGION, user_agent_extra="Airflow/2.11.0 Caller/Unknown DagRunKey/9a8b7c6d")
+    plain = aws.client("cognito-idp", REGION, user_agent_extra="Caller/NotAirflow")
+    mark = aws.mark()
+    hooked.list_user_pools(MaxResults=1)
+    unknown.list_topics()
+    plain.list_user_pools(MaxResults=1)
+    assert [record["agent"] for record in aws.requests(since=mark)] == [
+        {"airflow": "3.0.6", "caller": "ExportUserShardOperator", "dag_key": "0f1e2d3c"},
+        {"airflow": "2.11.0", "caller": "Unknown", "dag_key": "9a8b7c6d"},
+        None,
+    ]
 
 
 def test_reader_api(aws: Emulator, cognito: Any) -> None:
