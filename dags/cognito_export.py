@@ -10,6 +10,7 @@ Every task only declares here; the work is in `plugins/cognito_backup/export/`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cognito_backup.compat import DAG, Asset, Param, TaskGroup
 from cognito_backup.config import BackupConfig, load_backups
@@ -109,5 +110,6 @@ def export_dag(cfg: BackupConfig) -> DAG:
     return dag
 
 
-for _cfg in load_backups():
+# Without COGNITO_BACKUP_CONFIG, a cognito_backup.yaml beside this file is used (how MWAA ships it).
+for _cfg in load_backups(dags_folder=Path(__file__).parent):
     globals()[_cfg.dag_id] = export_dag(_cfg)

@@ -16,6 +16,9 @@ import yaml
 
 CONFIG_ENV = "COGNITO_BACKUP_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "include" / "config" / "backups.yaml"
+# Looked for next to the DAG files when COGNITO_BACKUP_CONFIG is unset: a deployment that only
+# syncs a DAGs folder (Amazon MWAA) ships the file there, to every scheduler and worker.
+DAGS_FOLDER_CONFIG = "cognito_backup.yaml"
 
 POOL_ID = re.compile(r"^[\w-]+_[0-9a-zA-Z]+$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -126,9 +129,20 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
     )
 
 
-def load_backups(path: str | os.PathLike[str] | None = None) -> list[BackupConfig]:
-    """Read and validate the backups file (path from `COGNITO_BACKUP_CONFIG` by default)."""
-    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+def config_path(dags_folder: str | os.PathLike[str] | None = None) -> Path:
+    """`COGNITO_BACKUP_CONFIG`, else `cognito_backup.yaml` in `dags_folder` if it is there, else the example."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    if dags_folder is not None and (Path(dags_folder) / DAGS_FOLDER_CONFIG).is_file():
+        return Path(dags_folder) / DAGS_FOLDER_CONFIG
+    return DEFAULT_CONFIG
+
+
+def load_backups(
+    path: str | os.PathLike[str] | None = None, *, dags_folder: str | os.PathLike[str] | None = None
+) -> list[BackupConfig]:
+    """Read and validate the backups file (`path`, else the one `config_path` finds)."""
+    path = Path(path or config_path(dags_folder))
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
