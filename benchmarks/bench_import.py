@@ -36,8 +36,16 @@ REPORTS = "bench-import-reports"
 ROLE_ARN = "arn:aws:iam::123456789012:role/CognitoImportLogs"
 
 
-def export_backup(aws: Emulator, users: int, groups: int) -> dict[str, str]:
-    """Seed the pool and export it once (not measured); returns the Airflow environment."""
+def drop_restored_pools(aws: Emulator, source_pool_id: str) -> None:
+    """Delete earlier restores: `create_target_pool` would find its pool by name and resume."""
+    cognito = boto3.client("cognito-idp", region_name=REGION, **client_args(aws))
+    for pool in cognito.list_user_pools(MaxResults=60)["UserPools"]:
+        if pool["Id"] != source_pool_id:
+            cognito.delete_user_pool(UserPoolId=pool["Id"])
+
+
+def export_backup(aws: Emulator, users: int, groups: int) -> tuple[dict[str, str], str]:
+    """Seed the pool and export it once (not measured); returns the Airflow environment and the pool id."""
     pool_id = aws.seed(REGION, users=users, groups=groups, one_group_each=True, seed=5)
     config = WORK / "bench-import-backups.yaml"
     config.write_text(yaml.safe_dump({"backups": [{
@@ -49,7 +57,7 @@ def export_backup(aws: Emulator, users: int, groups: int) -> dict[str, str]:
     airflow_cli(env, "db", "migrate")
     airflow_cli(env, "dags", "test", EXPORT_DAG, log_path=WORK / "bench-import-export.log")
     boto3.client("s3", region_name=REGION, **client_args(aws)).create_bucket(Bucket=REPORTS)
-    return env
+    return env, pool_id
 
 
 def client_args(aws: Emulator) -> dict[str, str]:
@@ -61,7 +69,7 @@ def restore_runs(users: int, groups: int, tps: float, strategies: list[str], rep
     log = WORK / "requests-import.jsonl"
     log.unlink(missing_ok=True)
     with Emulator.start(latency_ms=50, quotas="aws", request_log=str(log)) as aws:
-        env = export_backup(aws, users, groups)
+        env, source_pool_id = export_backup(aws, users, groups)
         with AirflowStack(env) as stack:
             stack.wait_for_dag(IMPORT_DAG)
             for strategy in strategies:
@@ -69,6 +77,7 @@ def restore_runs(users: int, groups: int, tps: float, strategies: list[str], rep
                     conf = {"backup_table": TABLE, "table_region": REGION, "create_target_pool": True,
                             "strategy": strategy, "cognito_tps": tps,
                             "report_s3_uri": f"s3://{REPORTS}/{strategy}-{run}"}
+                    drop_restored_pools(aws, source_pool_id)
                     mark = aws.mark()
                     state, peaks = stack.run(IMPORT_DAG, conf)
                     if state != "success":
