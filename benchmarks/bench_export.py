@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import boto3
 import psutil
 import yaml
 
@@ -99,8 +98,7 @@ def cost(users: int, groups: int) -> list[dict]:
         config = write_config(50, pool_id, backup_regions=["us-west-2"])
         env = airflow_env(WORK / "airflow-cost", aws.env(REGION), config)
         airflow_cli(env, "db", "migrate")
-        cognito = boto3.client("cognito-idp", region_name=REGION, endpoint_url=aws.endpoint,
-                               aws_access_key_id="x", aws_secret_access_key="x")
+        cognito = aws.client("cognito-idp", REGION)
 
         def measure(label: str) -> None:
             mark = aws.mark()

@@ -18,7 +18,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import boto3
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,7 +37,7 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/CognitoImportLogs"
 
 def drop_restored_pools(aws: Emulator, source_pool_id: str) -> None:
     """Delete earlier restores: `create_target_pool` would find its pool by name and resume."""
-    cognito = boto3.client("cognito-idp", region_name=REGION, **client_args(aws))
+    cognito = aws.client("cognito-idp", REGION)
     for pool in cognito.list_user_pools(MaxResults=60)["UserPools"]:
         if pool["Id"] != source_pool_id:
             cognito.delete_user_pool(UserPoolId=pool["Id"])
@@ -56,12 +55,8 @@ def export_backup(aws: Emulator, users: int, groups: int) -> tuple[dict[str, str
     env["AIRFLOW_VAR_COGNITO_IMPORT_ROLE_ARN"] = ROLE_ARN
     airflow_cli(env, "db", "migrate")
     airflow_cli(env, "dags", "test", EXPORT_DAG, log_path=WORK / "bench-import-export.log")
-    boto3.client("s3", region_name=REGION, **client_args(aws)).create_bucket(Bucket=REPORTS)
+    aws.client("s3", REGION).create_bucket(Bucket=REPORTS)
     return env, pool_id
-
-
-def client_args(aws: Emulator) -> dict[str, str]:
-    return {"endpoint_url": aws.endpoint, "aws_access_key_id": "x", "aws_secret_access_key": "x"}
 
 
 def restore_runs(users: int, groups: int, tps: float, strategies: list[str], repeats: int) -> list[dict]:

@@ -18,7 +18,7 @@ from cognito_backup.hooks.backup_table import TableMissingError
 from cognito_backup.progress import Progress
 from cognito_backup.restore import csv_file, target
 from cognito_backup.restore.admin_users import CognitoCallError, UserRestorer, error_code
-from cognito_backup.restore.parallel import Workers, list_pool_users, scan_parallel, threads_for
+from cognito_backup.restore.parallel import Workers, list_pool_users, scan_kinds, scan_parallel, threads_for
 from cognito_backup.restore.report import ReportWriter, parse_s3_uri, summary
 from cognito_backup.restore.verify import Comparison, load
 
@@ -654,9 +654,11 @@ class DryRunImportOperator(CheckTargetOperator):
                     custom.append(legacy)
                 header = csv_file.planned_header(custom)
                 auto_verified = snapshot.get("AutoVerifiedAttributes") or []
-                groups = sum(1 for _ in table.scan_kind(items.GROUP))
-                memberships = sum(1 for _ in table.scan_kind(items.MEMBERSHIP))
-                counts.update(groups_to_create=groups, memberships_to_add=memberships)
+                # One scan for both counts; batch sizes are appended (thread-safe) and summed.
+                sizes: dict[str, list[int]] = {items.GROUP: [], items.MEMBERSHIP: []}
+                scan_kinds(table, {kind: lambda b, found=found: found.append(len(b)) for kind, found in sizes.items()})
+                counts.update(groups_to_create=sum(sizes[items.GROUP]),
+                              memberships_to_add=sum(sizes[items.MEMBERSHIP]))
             else:
                 info = target.pool_info(cognito, check.user_pool_id, self.legacy_sub_attribute, True)
                 header, auto_verified, legacy = info["csv_header"], info["auto_verified"], info["legacy_attribute"]
