@@ -124,9 +124,9 @@ class UserRestorer:
             raise CognitoCallError("AdminGetUser", err) from None
 
     def _finish(self, user: items.User, status: str, enabled: bool, outcome: str) -> tuple[str, ...]:
-        return (outcome, self._to_reset_required(user, status, enabled, outcome))
+        return (outcome, self._to_reset_required(user, status, enabled))
 
-    def _to_reset_required(self, user: items.User, status: str, enabled: bool, outcome: str) -> str | None:
+    def _to_reset_required(self, user: items.User, status: str, enabled: bool) -> str | None:
         """None once the user is in RESET_REQUIRED; else why not."""
         if status == "RESET_REQUIRED":
             return None
@@ -144,17 +144,15 @@ class UserRestorer:
                 raise CognitoCallError("AdminSetUserPassword", err) from None
             status = "CONFIRMED"
         if status == "CONFIRMED":
-            if not has_verified_contact(user.attribute_map) and outcome == ALREADY_PRESENT:
-                # Refused before, and Cognito would refuse again: no call.
+            if not has_verified_contact(user.attribute_map):
+                # Cognito resets only users with a verified email or phone number: a call it
+                # is sure to refuse would only spend budget. The user keeps a random password
+                # nobody knows: an administrator must help them.
                 return RESET_REFUSED
             try:
                 self.cognito.admin_reset_user_password(self.user_pool_id, user.pseudo_username)
             except ClientError as err:
                 code = error_code(err)
-                if code == "InvalidParameterException" and not has_verified_contact(user.attribute_map):
-                    # Cognito resets only users with a verified email or phone number. The user
-                    # keeps a random password nobody knows: an administrator must help them.
-                    return RESET_REFUSED
                 if code in PERMANENT_ERRORS:
                     return f"reset_refused:{code}"
                 raise CognitoCallError("AdminResetUserPassword", err) from None
