@@ -3,11 +3,12 @@ r"""Airflow import DAG `cognito_import`: restore a backup table into a user pool
 Triggered by hand (UI form, CLI `airflow dags trigger cognito_import --conf '{...}'`, REST API):
 
     check_params -> read_backup -> mode --> dry_run                    (dry_run: reads and checks only)
-                                        \-> target.check -> target.prepare                (or creates the pool)
-        -> groups.create                                             (alongside the users steps)
-        -> users.strategy --> users.csv_plan -> users.csv_job[file ...] --> users.reconcile[segment ...]
-                          \-> users.create[segment ...] -----------------/   (lines a CSV job refused)
-                              (csv_import: users a CSV cannot carry; admin_create: everyone)
+                                        |-> target.check -> target.prepare                (or creates the pool)
+                                        \-> users.strategy     (chosen from the params meanwhile)
+    target.prepare -> groups.create                                  (alongside the users steps)
+    target.prepare + users.strategy --> users.csv_plan -> users.csv_job[file ...] --> users.reconcile[segment ...]
+                                    \-> users.create[segment ...] -----------------/   (lines a CSV job refused)
+                                        (csv_import: users a CSV cannot carry; admin_create: everyone)
         -> memberships.add[segment ...] and memberships.disable (in parallel)
         -> verify                                 (report to report_s3_uri; fails on any difference)
 
@@ -129,7 +130,7 @@ with DAG(
     }
     mode = ChooseBranchOperator(
         task_id="mode", choice="{{ params.dry_run }}",
-        branches={"true": "dry_run", "false": "target.check"},
+        branches={"true": "dry_run", "false": ["target.check", "users.strategy"]},
     )
     checking = {
         "user_pool_id": "{{ params.target_user_pool_id or '' }}",
@@ -193,8 +194,8 @@ with DAG(
         **on_target,
     )
 
-    check_params >> read_backup >> mode >> [dry_run, check]
-    prepare >> [groups, strategy]  # groups and users are independent
+    check_params >> read_backup >> mode >> [dry_run, check, strategy]
+    prepare >> [groups, csv_plan, create]  # groups and users are independent
     [groups, reconcile] >> memberships
     reconcile >> disable
     [memberships, disable] >> verify

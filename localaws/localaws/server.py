@@ -43,6 +43,10 @@ def serve(host: str, port: int, app: LocalAws) -> None:
     # collection over them stops every thread for a second, and the calls queued meanwhile
     # would all be logged (and counted against quotas) in the same instant.
     gc.set_threshold(50_000, 50, 1_000)
+    # A request is stamped (and counted against its quota) when its thread first runs. With
+    # Python's default 5 ms switch interval, a thread building a DynamoDB page keeps the
+    # threads of newly arrived Cognito calls waiting in turn, long enough to bunch their stamps.
+    sys.setswitchinterval(0.0005)
     server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
     os.environ.setdefault("MOTO_PORT", str(server.server_port))  # moto builds some URLs with it
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
