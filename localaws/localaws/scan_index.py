@@ -5,8 +5,9 @@ For every page moto sorts the whole table, hashes every item into its segment, w
 the items of earlier pages, then sizes and deep-copies each item it returns. On a backup
 table of 10,000 items one 1 MB page took about a second, and a parallel scan of the table
 many seconds, where AWS takes tens of milliseconds. Here each table keeps, per segment, its
-keys in scan order (rebuilt only when a key is added), a page starts by bisection, and
-items are copied only when a projection would change them.
+keys in scan order (built in one walk for all segments, then kept in order as keys are added
+and deleted), a page starts by bisection, and items are copied only when a projection would
+change them.
 
 Two differences from moto, both towards AWS:
 - the order: AWS scans partition by partition, in the order of the partition key's hash, so
@@ -23,8 +24,10 @@ Index scans are left to moto.
 from __future__ import annotations
 
 import copy
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from decimal import Decimal
 from hashlib import md5
+from collections.abc import Iterator
 from typing import Any
 
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -37,28 +40,81 @@ _installed = False
 _CACHE = "_localaws_scan_order"  # on the Table: {"keys": set of keys, segments -> (sort keys, keys)}
 
 
+def _plain(value: Any) -> Any:
+    """A key value as a plain Python value that sorts the same (moto's DynamoType compares
+    slowly, and a partition of many items, like a group's memberships, compares a lot)."""
+    return Decimal(value.value) if value.type == "N" else value.value
+
+
 def _sort_key(hash_key: Any, range_key: Any) -> tuple[Any, ...]:
     """Scan order: the partition key's hash, the partition key, then the sort key."""
     digest = md5(str(hash_key.value).encode("utf8")).digest()
-    return (digest, hash_key, range_key) if range_key else (digest, hash_key)
+    return (digest, _plain(hash_key)) if range_key is None else (digest, _plain(hash_key), _plain(range_key))
+
+
+def _every_item(table: Table) -> Iterator[Item]:
+    """The table's items in no particular order (moto's `all_items` sorts them, slowly)."""
+    for partition in table.items.values():
+        if table.range_key_attr:
+            yield from partition.values()
+        else:
+            yield partition  # type: ignore[misc]
+
+
+def _segment_of(sort_key: tuple[Any, ...], segments: tuple[Any, Any]) -> tuple[Any, Any]:
+    """The segment of `segments`' kind an item falls in (moto's rule: first MD5 byte modulo)."""
+    total = segments[1]
+    return (None, None) if total is None else (sort_key[0][0] % total, total)
 
 
 def _order(table: Table, segments: tuple[Any, Any]) -> tuple[list[Any], list[tuple[Any, Any]]]:
     cache = table.__dict__.get(_CACHE)
     if cache is None:
-        cache = table.__dict__[_CACHE] = {"keys": {(i.hash_key, i.range_key) for i in table.all_items()}}
+        cache = table.__dict__[_CACHE] = {"keys": {(i.hash_key, i.range_key) for i in _every_item(table)}}
     if segments not in cache:
-        inside = sorted((i for i in table.all_items() if i.is_within_segment(segments)),
-                        key=lambda i: _sort_key(i.hash_key, i.range_key))
-        cache[segments] = ([_sort_key(i.hash_key, i.range_key) for i in inside],
-                           [(i.hash_key, i.range_key) for i in inside])
+        # Every segment of a parallel scan in one walk of the table: its workers ask at once.
+        buckets: dict[tuple[Any, Any], list[tuple[Any, Any]]] = {}
+        for i in _every_item(table):
+            sort_key = _sort_key(i.hash_key, i.range_key)
+            buckets.setdefault(_segment_of(sort_key, segments), []).append((sort_key, (i.hash_key, i.range_key)))
+        total = segments[1]
+        for segment in [(s, total) for s in range(total)] if total else [(None, None)]:
+            pairs = sorted(buckets.get(segment, []), key=lambda pair: pair[0])
+            cache[segment] = ([sort_key for sort_key, _ in pairs], [key for _, key in pairs])
     return cache[segments]
 
 
-def _forget_if_new(table: Table, item: Item | None) -> None:
+def _entries(cache: dict[Any, Any], sort_key: tuple[Any, ...]) -> list[tuple[list[Any], list[Any]]]:
+    """The cached segment orders an item with `sort_key` belongs to."""
+    return [entry for segments, entry in cache.items()
+            if segments != "keys" and _segment_of(sort_key, segments) == segments]
+
+
+def _added(table: Table, item: Item | None) -> None:
+    """A put: a new key goes into the cached orders in its place (no rebuild)."""
     cache = table.__dict__.get(_CACHE)
-    if cache is not None and item is not None and (item.hash_key, item.range_key) not in cache["keys"]:
-        del table.__dict__[_CACHE]
+    if cache is None or item is None or (item.hash_key, item.range_key) in cache["keys"]:
+        return
+    key = (item.hash_key, item.range_key)
+    cache["keys"].add(key)
+    sort_key = _sort_key(*key)
+    for sort_keys, keys in _entries(cache, sort_key):
+        at = bisect_right(sort_keys, sort_key)
+        sort_keys.insert(at, sort_key)
+        keys.insert(at, key)
+
+
+def _removed(table: Table, item: Item | None) -> None:
+    cache = table.__dict__.get(_CACHE)
+    if cache is None or item is None or (item.hash_key, item.range_key) not in cache["keys"]:
+        return
+    key = (item.hash_key, item.range_key)
+    cache["keys"].discard(key)
+    sort_key = _sort_key(*key)
+    for sort_keys, keys in _entries(cache, sort_key):
+        at = bisect_left(sort_keys, sort_key)
+        if at < len(sort_keys) and sort_keys[at] == sort_key:
+            del sort_keys[at], keys[at]
 
 
 def _lookup(table: Table, hash_key: Any, range_key: Any) -> Item | None:
@@ -127,13 +183,13 @@ def install() -> None:
 
     def put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
         item = original_put(self, *args, **kwargs)
-        _forget_if_new(self, item)
+        _added(self, item)
         return item
 
     def delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
-        # A deleted key is skipped when a page looks it up; dropping the order keeps the cache small.
-        self.__dict__.pop(_CACHE, None)
-        return original_delete(self, *args, **kwargs)
+        item = original_delete(self, *args, **kwargs)
+        _removed(self, item)
+        return item
 
     scan.moto_scan = original_scan  # type: ignore[attr-defined]  # for tests that compare the two
     Table.scan = scan  # type: ignore[method-assign]

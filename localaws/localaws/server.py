@@ -39,10 +39,13 @@ def build_app(settings: Settings, faults: list[FaultRule], request_log: str | No
 def serve(host: str, port: int, app: LocalAws) -> None:
     """Serve until SIGTERM / SIGINT. Port 0 picks a free port; the first line on stdout
     says where we listen, once the socket accepts connections."""
-    # A seeded pool and a backup table are millions of long-lived objects: a full garbage
-    # collection over them stops every thread for a second, and the calls queued meanwhile
-    # would all be logged (and counted against quotas) in the same instant.
-    gc.set_threshold(50_000, 50, 1_000)
+    # A collection stops every thread, and the calls that arrive meanwhile are all stamped (and
+    # counted against quotas) in the same instant when it ends. The cost of a collection is the
+    # size of what it walks: young generations kept small cost a millisecond or two each; the
+    # oldest (a seeded pool and a backup table: millions of long-lived objects, 0.4 s or more
+    # a walk) is never collected automatically, which only keeps the few cycles that outlive
+    # two young collections until the server exits.
+    gc.set_threshold(1_000, 10, 2**31 - 1)
     # A request is stamped (and counted against its quota) when its thread first runs. With
     # Python's default 5 ms switch interval, a thread building a DynamoDB page keeps the
     # threads of newly arrived Cognito calls waiting in turn, long enough to bunch their stamps.

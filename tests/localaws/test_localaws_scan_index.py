@@ -76,6 +76,10 @@ def test_pages_equal_moto_scan_through_puts_updates_and_deletes(monkeypatch):
         table.update_item(Key={"id": "a-first", "type": "USER"}, UpdateExpression="SET n = :n",
                           ExpressionAttributeValues={":n": 1})  # an update that creates an item
         compare()
+        table.delete_item(Key={"id": "k002", "type": "USER"})
+        table.put_item(Item={"id": "k002", "type": "USER", "n": 2})  # deleted, then put back: listed once
+        table.put_item(Item={"id": "k002", "type": "USER", "n": 3})  # and overwritten
+        compare()
         keys = {key for page in pages(table) for key in page[0]}
         assert {("a-first", "USER"), ("k075", "NEW")} <= keys and ("k001", "GROUP") not in keys
         # AWS's order: partitions by key hash (moto: by key value); a partition's items together.
