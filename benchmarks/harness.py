@@ -167,6 +167,7 @@ def cognito_figures(records: list[dict[str, Any]], tps: float) -> dict[str, Any]
     return {
         "calls": len(done),
         "throttled": sum(r["outcome"] == "throttled" for r in calls),
+        "refused": sum(r["outcome"] not in ("ok", "throttled") for r in calls),  # spent budget for nothing
         "ideal_s": round(ideal, 2),
         "measured_s": round(measured, 2),
         "utilisation": round(ideal / measured, 3) if measured else None,
