@@ -54,10 +54,10 @@ def dag_test(env: dict[str, str]) -> float:
     return airflow_cli(env, "dags", "test", DAG_ID, log_path=WORK / "dag-test.log")
 
 
-def throughput(budgets: list[float], users: int, groups: int, repeats: int) -> list[dict]:
+def throughput(budgets: list[float], users: int, groups: int, repeats: int, modes: list[str]) -> list[dict]:
     rows = []
     for tps in budgets:
-        for mode in ("scheduler", "dag.test"):
+        for mode in modes:
             with Emulator.start(latency_ms=50, quotas="aws", request_log=str(WORK / f"requests-{tps:g}-{mode}.jsonl")) as aws:
                 pool_id = aws.seed(REGION, users=users, groups=groups, one_group_each=True, seed=1)
                 config = write_config(tps, pool_id)
@@ -180,17 +180,19 @@ def main() -> int:
     parser.add_argument("--budgets", default="10,30")
     parser.add_argument("--repeats", type=int, default=2, help="unchanged re-exports after the first export")
     parser.add_argument("--parts", default="throughput,cost,memory")
+    parser.add_argument("--modes", default="scheduler,dag.test", help="throughput runs: scheduler, dag.test or both")
     parser.add_argument("--out", help="also write the tables to this Markdown file")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     parts = args.parts.split(",")
     report = []
     if "throughput" in parts:
-        rows = throughput([float(b) for b in args.budgets.split(",")], args.users, args.groups, args.repeats)
+        modes = args.modes.split(",")
+        rows = throughput([float(b) for b in args.budgets.split(",")], args.users, args.groups, args.repeats, modes)
         report.append(("Cognito budget use", markdown(rows)))
         summary = []
         for tps in {r["budget"] for r in rows}:
-            for mode in ("scheduler", "dag.test"):
+            for mode in modes:
                 util = [r["utilisation"] for r in rows if r["budget"] == tps and r["mode"] == mode]
                 summary.append({"budget": tps, "mode": mode, "median_utilisation": statistics.median(util),
                                 "min": min(util), "runs": len(util)})
