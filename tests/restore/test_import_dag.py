@@ -346,7 +346,11 @@ def test_bad_input_fails_before_any_write(emulator, backup, capfd, case):
     assert run.state == "failed"
     states = task_states(run)
     assert states[failing_task] == "failed", states
-    ran = {"check_params": set(), "read_backup": {"check_params"}}.get(failing_task, {"check_params", "read_backup", "mode"})
+    # What ran before the failure: only reads. The users strategy is chosen from the params
+    # alongside the target check; it writes nothing either.
+    ran = {"check_params": set(), "read_backup": {"check_params"}}.get(
+        failing_task, {"check_params", "read_backup", "mode", "users.strategy"}
+    )
     assert {t for t, s in states.items() if s == "success"} == ran
     assert writes(emulator.requests(since=mark)) == []
     assert message in capfd.readouterr().out
