@@ -8,6 +8,9 @@ all of it under the state lock that every other call waits for:
 - `Item.project`: moto turns the whole item into plain JSON and back for each projected item;
   a projection of top-level attributes (every index projection, and the export's) copies just
   those attributes. Nested paths and list elements still go through moto.
+- `Item.size`: moto re-sizes an item each time it is asked, two or three times per item of
+  every query and write. Here an item remembers its size until UpdateItem changes it in place
+  (moto's only in-place change: puts, PartiQL and restores make new items).
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ import copy
 from typing import Any
 
 from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
+
+from localaws.capacity import find_item
 
 ITEM_SIZE_LIMIT = 405_000  # moto's: between AWS's documented 400 KB and the measured 409-410 KB
 
@@ -30,6 +36,19 @@ def _size(value: DynamoType) -> int:
     if value.is_list():
         return sum(_size(v) for v in value.value)
     return _moto_size(value)
+
+
+def _item_size(self: Item) -> int:
+    size = self.__dict__.get("_localaws_size")
+    if size is None:
+        size = self.__dict__["_localaws_size"] = _moto_item_size(self)
+    return size
+
+
+def _forget_size(table: Any, key: dict[str, Any]) -> None:
+    item = find_item(table, key) if table is not None else None
+    if item is not None:
+        item.__dict__.pop("_localaws_size", None)
 
 
 def _init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
@@ -60,6 +79,7 @@ def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
 
 
 _moto_size = DynamoType.size
+_moto_item_size = Item.size
 _moto_init = Item.__init__
 _moto_project = Item.project
 
@@ -72,8 +92,18 @@ def install() -> None:
     DynamoType.size = _size  # type: ignore[method-assign]
     Item.__init__ = _init  # type: ignore[method-assign]
     Item.project = _project  # type: ignore[method-assign]
+    Item.size = _item_size  # type: ignore[method-assign]
+    original_update = DynamoDBBackend.update_item
+
+    def update_item(self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original_update(self, table_name, key, *args, **kwargs)
+        finally:  # changed in place, possibly partly before an error
+            _forget_size(self.tables.get(table_name), key)
+
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
 
 
 def moto_originals() -> dict[str, Any]:
     """moto's own versions, for tests that compare the two."""
-    return {"size": _moto_size, "init": _moto_init, "project": _moto_project}
+    return {"size": _moto_size, "item_size": _moto_item_size, "init": _moto_init, "project": _moto_project}

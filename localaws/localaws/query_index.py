@@ -6,16 +6,32 @@ reads it one shard or one group at a time, so that walk would make a 20,000-user
 quadratic. Here the candidates are narrowed first: a table query to its partition, an index
 query to the items put with that index key value (an index of our own, kept on every put and
 update); moto then filters, sorts and pages them exactly as before.
+
+moto also deep-copies every result before projecting it, most of a query's cost for a
+shard's index entries. Backend calls run under the emulator's state lock, and the response
+is serialised before the lock is released, so nothing can change the stored items in the
+meantime: the copy is skipped.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
 _installed = False
+
+
+class _WithoutDeepCopy:
+    """Stands in for the `copy` module inside moto's Table.query, which only deep-copies results."""
+
+    copy = staticmethod(copy.copy)
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return value
 
 
 def _gsi_hash_attrs(table: Table) -> list[str]:
@@ -57,6 +73,8 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    import moto.dynamodb.models.table as table_module
+
     original_put, original_query = Table.put_item, Table.query
     original_update = DynamoDBBackend.update_item
 
@@ -68,15 +86,19 @@ def install() -> None:
     def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
         candidates = _candidates(self, index_name, hash_key, kwargs.get("hash_key_conditions"))
-        if candidates is None:
-            return original_query(self, hash_key, *args, **kwargs)
-        # moto's query walks `self.all_items()`: hand it the candidates only, for this call
-        # (backend calls run one at a time under the emulator's state lock).
-        self.all_items = lambda: candidates  # type: ignore[method-assign]
+        table_module.copy = _WithoutDeepCopy  # type: ignore[assignment]
         try:
-            return original_query(self, hash_key, *args, **kwargs)
+            if candidates is None:
+                return original_query(self, hash_key, *args, **kwargs)
+            # moto's query walks `self.all_items()`: hand it the candidates only, for this call
+            # (backend calls run one at a time under the emulator's state lock).
+            self.all_items = lambda: candidates  # type: ignore[method-assign]
+            try:
+                return original_query(self, hash_key, *args, **kwargs)
+            finally:
+                del self.all_items
         finally:
-            del self.all_items
+            table_module.copy = copy
 
     def update_item(self: DynamoDBBackend, table_name: str, key: dict, *args: Any, **kwargs: Any) -> Any:
         item = original_update(self, table_name, key, *args, **kwargs)

@@ -12,7 +12,16 @@ from typing import Any
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
-from localaws import capacity, cognito_index, dynamodb_json, fast_items, global_tables, query_index, scan_index
+from localaws import (
+    capacity,
+    cognito_index,
+    dynamodb_json,
+    fast_items,
+    global_tables,
+    query_index,
+    scan_index,
+    stream_records,
+)
 from localaws.config import RuntimeConfig, Settings
 from localaws.faults import FaultRule
 from localaws.middleware import LocalAws
@@ -29,6 +38,7 @@ class _QuietHandler(MotoRequestHandler):
 def build_app(settings: Settings, faults: list[FaultRule], request_log: str | None) -> LocalAws:
     cognito_index.install()
     fast_items.install()
+    stream_records.install()
     scan_index.install()  # before capacity, which meters whatever Table.scan is
     capacity.install()
     global_tables.install()

@@ -75,3 +75,30 @@ def test_projections_equal_moto(paths):
     if paths == [["type"], ["n"]]:
         assert fast.to_json()["Attributes"] == {"type": {"S": "USER"}, "n": {"N": "12.50"}}
         assert Decimal(fast.attrs["n"].value) == Decimal("12.5")
+
+
+def test_remembered_sizes_follow_in_place_updates(aws, dynamodb):
+    """Read units depend on the item's size: an UpdateItem that grows an item is seen by the next read."""
+    dynamodb.create_table(
+        TableName="sized", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )
+    dynamodb.put_item(TableName="sized", Item={"id": {"S": "k"}, "v": {"S": "small"}})
+
+    def read_units() -> float:
+        mark = aws.mark()
+        dynamodb.query(TableName="sized", KeyConditionExpression="id = :k", ConsistentRead=True,
+                       ExpressionAttributeValues={":k": {"S": "k"}})
+        dynamodb.get_item(TableName="sized", Key={"id": {"S": "k"}}, ConsistentRead=True)
+        return [r["rcu"] for r in aws.requests(since=mark)]
+
+    assert read_units() == [1, 1]
+    dynamodb.update_item(TableName="sized", Key={"id": {"S": "k"}}, UpdateExpression="SET v = :v",
+                         ExpressionAttributeValues={":v": {"S": "x" * 9000}})
+    assert read_units() == [3, 3]
+    # a failed update changes nothing, and the remembered size still matches
+    with pytest.raises(dynamodb.exceptions.ClientError):
+        dynamodb.update_item(TableName="sized", Key={"id": {"S": "k"}}, UpdateExpression="SET w = :w",
+                             ExpressionAttributeValues={":w": {"S": "y" * 400_000}})
+    assert read_units() == [3, 3]

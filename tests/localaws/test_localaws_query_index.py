@@ -43,3 +43,21 @@ def test_index_and_table_queries_see_puts_updates_and_deletes(aws):
     assert query(KeyConditionExpression=Key("id").eq("P3") & Key("type").begins_with("T01")) == {
         (a, b) for a, b, _ in everything if a == "P3" and b.startswith("T01")}
     assert query(KeyConditionExpression=Key("id").eq("nothing")) == set()
+
+
+def test_query_results_are_not_the_stored_items(aws, dynamodb):
+    """moto's copy of the results is skipped: projecting and paging must leave the table as it was."""
+    dynamodb.create_table(
+        TableName="p", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("id", "type")],
+    )
+    item = {"id": {"S": "P"}, "digest": {"S": "d"}, "attrs": {"L": [{"M": {"Name": {"S": "n"}, "Value": {"S": "v"}}}]}}
+    for i in range(5):
+        dynamodb.put_item(TableName="p", Item={**item, "type": {"S": f"T{i}"}})
+    projected = dynamodb.query(TableName="p", KeyConditionExpression="id = :p", ProjectionExpression="#t, digest",
+                               ExpressionAttributeNames={"#t": "type"}, ExpressionAttributeValues={":p": {"S": "P"}},
+                               Limit=2)
+    assert [sorted(i) for i in projected["Items"]] == [["digest", "type"], ["digest", "type"]]
+    full = dynamodb.query(TableName="p", KeyConditionExpression="id = :p", ExpressionAttributeValues={":p": {"S": "P"}})
+    assert [i["attrs"] for i in full["Items"]] == [item["attrs"]] * 5

@@ -1,0 +1,58 @@
+"""Stream records measured when read carry what moto's own records carry."""
+
+from __future__ import annotations
+
+import pytest
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import StreamRecord
+
+from localaws import stream_records
+
+
+class _Table:
+    hash_key_attr, range_key_attr = "id", "type"
+
+
+def _item(name: str) -> Item:
+    attrs = {"id": {"S": "USER-1"}, "type": {"S": "USER"}, "name": {"S": name},
+             "attributes": {"L": [{"M": {"Name": {"S": "email"}, "Value": {"S": "x@example.com"}}}]}}
+    return Item(DynamoType(attrs["id"]), DynamoType(attrs["type"]), attrs)
+
+
+def _without_identity(record: dict) -> dict:
+    body = {k: v for k, v in record["dynamodb"].items() if k != "ApproximateCreationDateTime"}
+    return {**{k: v for k, v in record.items() if k != "eventID"}, "dynamodb": body}
+
+
+@pytest.mark.parametrize("old, new", [(None, "a"), ("a", "bb"), ("a", None)])
+def test_records_equal_moto(old, new):
+    stream_records.install()
+    args = (_Table(), "NEW_AND_OLD_IMAGES", "MODIFY", old and _item(old), new and _item(new), 7)
+    ours = StreamRecord(*args).to_json()
+    theirs = StreamRecord.__new__(StreamRecord)
+    stream_records.moto_originals()["init"](theirs, *args)
+    assert ours["dynamodb"]["SizeBytes"] > 1
+    assert _without_identity(ours) == _without_identity(theirs.record)
+
+
+def test_records_through_the_streams_api(aws, dynamodb):
+    dynamodb.create_table(
+        TableName="s", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    dynamodb.put_item(TableName="s", Item={"id": {"S": "k"}, "v": {"S": "one"}})
+    dynamodb.update_item(TableName="s", Key={"id": {"S": "k"}}, UpdateExpression="SET v = :v",
+                         ExpressionAttributeValues={":v": {"S": "two"}})
+    streams = aws.client("dynamodbstreams")
+    arn = dynamodb.describe_table(TableName="s")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY"]
+    # images as they were when written, not as the item is now
+    assert records[0]["dynamodb"]["NewImage"]["v"] == {"S": "one"}
+    assert records[1]["dynamodb"]["OldImage"]["v"] == {"S": "one"}
+    assert records[1]["dynamodb"]["NewImage"]["v"] == {"S": "two"}
+    assert all(r["dynamodb"]["SizeBytes"] > 1 for r in records)
