@@ -69,3 +69,58 @@ def test_items_round_trip_through_the_emulator(aws):
 def test_what_json_cannot_hold_goes_the_slow_way():
     assert dynamodb_json.respond({"Items": [object()]}) is None
     assert json.loads(dynamodb_json.respond({"Item": {"b": {"B": b"raw"}}})[2]) == {"Item": {"b": {"B": "cmF3"}}}
+
+
+def _walk(shape: Any, path: str, seen: set[str]) -> list[tuple[str, str]]:
+    """(path, type) of every blob and timestamp member reachable from `shape`."""
+    if shape.name in seen:
+        return []
+    seen = seen | {shape.name}
+    if shape.type_name in ("blob", "timestamp"):
+        return [(path, shape.type_name)]
+    if shape.type_name == "structure":
+        return [hit for name, member in shape.members.items() for hit in _walk(member, f"{path}.{name}", seen)]
+    if shape.type_name == "list":
+        return _walk(shape.member, f"{path}[]", seen)
+    if shape.type_name == "map":
+        return _walk(shape.value, f"{path}{{}}", seen)
+    return []
+
+
+def test_plain_input_operations_carry_no_other_blobs_or_timestamps():
+    model = boto3.session.Session().client("dynamodb", region_name="us-east-1").meta.service_model
+    for operation in dynamodb_json.PLAIN_INPUT_OPERATIONS:
+        hits = _walk(model.operation_model(operation).input_shape, operation, set())
+        assert hits, operation  # item values can hold binary
+        assert {path.rsplit(".", 1)[-1] for path, _ in hits} <= {"B", "BS[]"}, (operation, hits)
+        assert {kind for _, kind in hits} == {"blob"}, operation
+
+
+def test_plain_request_parameters_equal_motos_parse():
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.responses import get_service_model
+    from moto.dynamodb.responses import DynamoHandler
+
+    plain_item = {k: v for k, v in ITEM.items() if k not in ("b", "bs")}
+    bodies = {
+        "BatchWriteItem": {"RequestItems": {"t": [{"PutRequest": {"Item": plain_item}},
+                                                  {"DeleteRequest": {"Key": {"id": {"S": "k"}}}}]},
+                           "ReturnConsumedCapacity": "TOTAL"},
+        "Query": {"TableName": "t", "IndexName": "i", "KeyConditionExpression": "#a = :v", "Limit": 5,
+                  "ExpressionAttributeNames": {"#a": "x"}, "ExpressionAttributeValues": {":v": {"S": "1"}},
+                  "ExclusiveStartKey": {"id": {"S": "z"}}, "ProjectionExpression": "id", "ConsistentRead": False},
+        "UpdateItem": {"TableName": "t", "Key": {"id": {"S": "k"}}, "UpdateExpression": "SET #n = #n + :one",
+                       "ConditionExpression": "attribute_exists(id)", "ExpressionAttributeNames": {"#n": "n"},
+                       "ExpressionAttributeValues": {":one": {"N": "1"}}, "ReturnValues": "ALL_NEW"},
+    }
+    model = get_service_model("dynamodb")
+    for operation, params in bodies.items():
+        body = json.dumps(params)
+        parser = PROTOCOL_PARSERS["json"](model.operation_model(operation), map_type=DynamoHandler.PROTOCOL_PARSER_MAP_TYPE)
+        parsed = parser.parse({"method": "POST", "values": {}, "headers": {"Content-Type": dynamodb_json.CONTENT_TYPE},
+                               "body": body.encode(), "url_path": "/", "url_params": {}})
+        assert dynamodb_json.plain_params(operation, body) == parsed == params, operation
+    # binary values (base64 on the wire, bytes once parsed) and other operations go through moto
+    assert dynamodb_json.plain_params("PutItem", json.dumps({"TableName": "t", "Item": {"b": {"B": "AP8="}}})) is None
+    assert dynamodb_json.plain_params("CreateTable", json.dumps({"TableName": "t"})) is None
+    assert dynamodb_json.plain_params("PutItem", "[1]") is None
