@@ -45,7 +45,7 @@ class BackupConfig:
     notify: str = "errors"
     manage_table: bool = True
     user_shards: int = 16
-    membership_chunks: int = 8
+    membership_chunks: int = 4
     aws_conn_id: str = "aws_default"
     retries: int = 3
     retry_delay_seconds: int = 30
@@ -99,7 +99,7 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
     _check(entry, "manage_table", isinstance(manage, bool), "must be true or false")
     shards = raw.get("user_shards", 16)
     _check(entry, "user_shards", shards in SHARD_COUNTS and not isinstance(shards, bool), f"must be one of {SHARD_COUNTS}")
-    chunks = raw.get("membership_chunks", 8)
+    chunks = raw.get("membership_chunks", 4)
     _check(entry, "membership_chunks", isinstance(chunks, int) and not isinstance(chunks, bool) and 1 <= chunks <= 256, "must be a whole number from 1 to 256")
     schedule = raw.get("schedule", "@daily")
     _check(entry, "schedule", schedule is None or isinstance(schedule, str), "must be an Airflow schedule string or null")
