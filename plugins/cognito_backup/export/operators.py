@@ -163,7 +163,7 @@ class _ListingOperator(CognitoBackupBaseOperator):
     template_fields: Sequence[str] = (*CognitoBackupBaseOperator.template_fields, "pool_info", "full_refresh")
 
     def __init__(
-        self, *, pool_info: Any = None, full_refresh: Any = False, concurrency: int = 16, **kwargs: Any
+        self, *, pool_info: Any = None, full_refresh: Any = False, concurrency: int = 8, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.pool_info = pool_info
