@@ -24,7 +24,16 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, AirflowStack, airflow_cli, airflow_env, cognito_figures, dynamodb_units, markdown  # noqa: E402
+from harness import (  # noqa: E402
+    ROOT,
+    AirflowStack,
+    CpuMeter,
+    airflow_cli,
+    airflow_env,
+    cognito_figures,
+    dynamodb_units,
+    markdown,
+)
 
 from localaws.testing import Emulator  # noqa: E402
 
@@ -68,21 +77,33 @@ def throughput(budgets: list[float], users: int, groups: int, repeats: int, mode
                         stack.wait_for_dag(DAG_ID)
                         for i in range(1 + repeats):
                             mark = aws.mark()
-                            state, peaks = stack.run(DAG_ID)
+                            cpu = CpuMeter()
+                            state, peaks = stack.run(DAG_ID, cpu=cpu)
                             assert state == "success", f"export run failed: see {env['AIRFLOW_HOME']}"
-                            runs.append((between(aws, mark), peaks))
+                            runs.append((between(aws, mark), peaks, cpu.seconds()))
                 else:
                     airflow_cli(env, "db", "migrate")
                     for i in range(1 + repeats):
                         mark = aws.mark()
                         dag_test(env)
-                        runs.append((between(aws, mark), {}))
-                for i, (records, peaks) in enumerate(runs):
+                        runs.append((between(aws, mark), {}, {}))
+                for i, (records, peaks, cpu_s) in enumerate(runs):
                     figures = cognito_figures(records, tps)
                     rows.append({"budget": tps, "mode": mode, "run": "first" if i == 0 else "unchanged",
-                                 **figures, "peak_task_mib": round(max(peaks.values()), 0) if peaks else None})
+                                 **figures, "peak_task_mib": round(max(peaks.values()), 0) if peaks else None,
+                                 **cpu_columns(cpu_s)})
                     print(rows[-1], flush=True)
     return rows
+
+
+def cpu_columns(cpu_s: dict[str, float]) -> dict[str, float | None]:
+    """Host CPU seconds during a scheduler run, and the shortest time the host could do that in."""
+    if not cpu_s:
+        return {"host_cpu_s": None, "emulator_cpu_s": None, "airflow_cpu_s": None, "cpu_floor_s": None}
+    total = sum(cpu_s.values())
+    return {"host_cpu_s": round(total, 1), "emulator_cpu_s": cpu_s.get("emulator", 0.0),
+            "airflow_cpu_s": round(total - cpu_s.get("emulator", 0.0), 1),
+            "cpu_floor_s": round(total / (psutil.cpu_count() or 1), 1)}
 
 
 def between(aws: Emulator, mark: int) -> list[dict]:

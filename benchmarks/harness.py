@@ -98,16 +98,23 @@ class AirflowStack:
             time.sleep(2)
         raise TimeoutError(f"DAG {dag_id} was not parsed")
 
-    def run(self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 3600) -> tuple[str, dict]:
-        """Trigger a run and wait for it; returns (state, peak RSS in MiB per task instance)."""
+    def run(
+        self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 3600, cpu: CpuMeter | None = None
+    ) -> tuple[str, dict]:
+        """Trigger a run and wait for it; returns (state, peak RSS in MiB per task instance).
+        With `cpu`, also measures the host's CPU use while the run lasts."""
         self.cli("dags", "unpause", dag_id)
         run_id = f"bench__{time.time():.3f}"
+        if cpu:
+            cpu.sample()
         self.cli("dags", "trigger", dag_id, "--conf", json.dumps(conf or {}), "--run-id", run_id)
         peaks: dict[str, float] = {}
         deadline = time.monotonic() + timeout
         last_check = 0.0
         while time.monotonic() < deadline:
             sample_task_memory(dag_id, peaks)
+            if cpu:
+                cpu.sample()
             if time.monotonic() - last_check > 2:
                 last_check = time.monotonic()
                 state = self.run_state(dag_id, run_id)
@@ -132,6 +139,41 @@ class AirflowStack:
         with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30) as db:
             row = db.execute("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)).fetchone()
         return row[0] if row else None
+
+
+class CpuMeter:
+    """CPU seconds the host's processes use from the first sample on, by kind: the emulator,
+    Airflow's task processes (supervisors included), scheduler, api-server, dag-processor.
+
+    A process first seen after the first sample (a task) counts from zero; one that ends
+    between two samples loses what it used since the last (samples are 0.2 s apart)."""
+
+    KINDS = (("localaws", "emulator"), ("airflow worker", "tasks"), ("scheduler", "scheduler"),
+             ("api-server", "api-server"), ("api_server", "api-server"), ("dag-processor", "dag-processor"))
+
+    def __init__(self) -> None:
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self.started = False
+
+    def sample(self) -> None:
+        for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+            try:
+                title = " ".join(proc.info["cmdline"] or [])
+                kind = next((k for marker, k in self.KINDS if marker in title), None)
+                if kind and proc.info["cpu_times"]:
+                    used = proc.info["cpu_times"].user + proc.info["cpu_times"].system
+                    self.first.setdefault(proc.pid, used if not self.started else 0.0)
+                    self.last[proc.pid] = (kind, used)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        self.started = True
+
+    def seconds(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for pid, (kind, used) in self.last.items():
+            totals[kind] = totals.get(kind, 0.0) + used - self.first[pid]
+        return {kind: round(value, 1) for kind, value in sorted(totals.items())}
 
 
 def sample_task_memory(dag_id: str, peaks: dict[str, float]) -> None:
