@@ -4,6 +4,7 @@ figures off the emulator's request log. Development only: used by `make bench-*`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -106,15 +107,16 @@ class AirflowStack:
         self.cli("dags", "unpause", dag_id)
         run_id = f"bench__{time.time():.3f}"
         if cpu:
-            cpu.sample()
+            cpu.sample(processes())
         self.cli("dags", "trigger", dag_id, "--conf", json.dumps(conf or {}), "--run-id", run_id)
         peaks: dict[str, float] = {}
         deadline = time.monotonic() + timeout
         last_check = 0.0
         while time.monotonic() < deadline:
-            sample_task_memory(dag_id, peaks)
+            running = processes()  # one walk of the process table for both samplers
+            sample_task_memory(running, peaks)
             if cpu:
-                cpu.sample()
+                cpu.sample(running)
             if time.monotonic() - last_check > 2:
                 last_check = time.monotonic()
                 state = self.run_state(dag_id, run_id)
@@ -141,6 +143,27 @@ class AirflowStack:
         return row[0] if row else None
 
 
+@dataclasses.dataclass(frozen=True)
+class Process:
+    pid: int
+    title: str
+    memory_info: Any
+    cpu_times: Any
+
+
+def processes() -> list[Process]:
+    """The host's processes with their titles, memory and CPU times, read once."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "memory_info", "cpu_times"]):
+        try:
+            # setproctitle pads the old argv with empty strings
+            title = " ".join(proc.info["cmdline"] or []).strip()
+            found.append(Process(proc.pid, title, proc.info["memory_info"], proc.info["cpu_times"]))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
 class CpuMeter:
     """CPU seconds the host's processes use from the first sample on, by kind: the emulator,
     Airflow's task processes (supervisors included), scheduler, api-server, dag-processor.
@@ -156,17 +179,13 @@ class CpuMeter:
         self.last: dict[int, tuple[str, float]] = {}
         self.started = False
 
-    def sample(self) -> None:
-        for proc in psutil.process_iter(["cmdline", "cpu_times"]):
-            try:
-                title = " ".join(proc.info["cmdline"] or [])
-                kind = next((k for marker, k in self.KINDS if marker in title), None)
-                if kind and proc.info["cpu_times"]:
-                    used = proc.info["cpu_times"].user + proc.info["cpu_times"].system
-                    self.first.setdefault(proc.pid, used if not self.started else 0.0)
-                    self.last[proc.pid] = (kind, used)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
+    def sample(self, running: list[Process]) -> None:
+        for proc in running:
+            kind = next((k for marker, k in self.KINDS if marker in proc.title), None)
+            if kind and proc.cpu_times:
+                used = proc.cpu_times.user + proc.cpu_times.system
+                self.first.setdefault(proc.pid, used if not self.started else 0.0)
+                self.last[proc.pid] = (kind, used)
         self.started = True
 
     def seconds(self) -> dict[str, float]:
@@ -176,20 +195,15 @@ class CpuMeter:
         return {kind: round(value, 1) for kind, value in sorted(totals.items())}
 
 
-def sample_task_memory(dag_id: str, peaks: dict[str, float]) -> None:
+def sample_task_memory(running: list[Process], peaks: dict[str, float]) -> None:
     """Record the resident memory of running task processes, by task instance id.
 
     The LocalExecutor's task processes are titled `airflow worker -- <task instance id>`.
     """
-    for proc in psutil.process_iter(["cmdline", "memory_info"]):
-        try:
-            # setproctitle pads the old argv with empty strings
-            title = " ".join(proc.info["cmdline"] or []).strip()
-            if title.startswith("airflow worker -- ") and "LocalExecutor" not in title and proc.info["memory_info"]:
-                ti_id = title.rsplit(" ", 1)[-1]
-                peaks[ti_id] = max(peaks.get(ti_id, 0.0), proc.info["memory_info"].rss / 2**20)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
+    for proc in running:
+        if proc.title.startswith("airflow worker -- ") and "LocalExecutor" not in proc.title and proc.memory_info:
+            ti_id = proc.title.rsplit(" ", 1)[-1]
+            peaks[ti_id] = max(peaks.get(ti_id, 0.0), proc.memory_info.rss / 2**20)
 
 
 def cognito_figures(records: list[dict[str, Any]], tps: float) -> dict[str, Any]:

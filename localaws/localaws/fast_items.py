@@ -106,4 +106,4 @@ def install() -> None:
 
 def moto_originals() -> dict[str, Any]:
     """moto's own versions, for tests that compare the two."""
-    return {"size": _moto_size, "item_size": _moto_item_size, "init": _moto_init, "project": _moto_project}
+    return {"size": _moto_size, "init": _moto_init, "project": _moto_project}

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import copy
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from decimal import Decimal
 from hashlib import md5
-from collections.abc import Iterator
 from typing import Any
 
 from moto.dynamodb.models.dynamo_type import DynamoType, Item

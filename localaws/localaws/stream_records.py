@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import moto.dynamodb.models.table as table_module
 from moto.dynamodb.models.table import StreamRecord
 from moto.dynamodb.models.utilities import dynamo_json_dump
 
@@ -19,13 +20,12 @@ _UNMEASURED = 0  # a measured record is never empty
 
 
 def _init(self: StreamRecord, *args: Any, **kwargs: Any) -> None:
-    measure = dynamo_json_dump
     try:
         # moto measures with `dynamo_json_dump` from its module: skip it while building
-        _module.dynamo_json_dump = lambda _: ""
+        table_module.dynamo_json_dump = lambda _: ""
         _moto_init(self, *args, **kwargs)
     finally:
-        _module.dynamo_json_dump = measure
+        table_module.dynamo_json_dump = dynamo_json_dump
 
 
 def _to_json(self: StreamRecord) -> dict[str, Any]:
@@ -38,17 +38,13 @@ def _to_json(self: StreamRecord) -> dict[str, Any]:
 
 _moto_init = StreamRecord.__init__
 _moto_to_json = StreamRecord.to_json
-_module: Any = None
 
 
 def install() -> None:
-    global _installed, _module
+    global _installed
     if _installed:
         return
     _installed = True
-    import moto.dynamodb.models.table as table_module
-
-    _module = table_module
     StreamRecord.__init__ = _init  # type: ignore[method-assign]
     StreamRecord.to_json = _to_json  # type: ignore[method-assign]
 
