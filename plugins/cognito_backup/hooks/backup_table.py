@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 
 from cognito_backup import items
+from cognito_backup.hooks.client_config import merged
 
 KEY_SCHEMA = [{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}]
 SHARD_INDEX_SPEC = {
@@ -47,9 +48,8 @@ class BackupTableHook(DynamoDBHook):
         # Several threads of a task share the client: give them connections. Items come from
         # our codec and boto3's serializer checks their types, so botocore's own validation of
         # each request (about 40% of the CPU a batch write costs) is skipped.
-        return Config(max_pool_connections=32, retries={"mode": "standard"}, parameter_validation=False).merge(
-            super()._get_config(config)
-        )
+        defaults = Config(max_pool_connections=32, retries={"mode": "standard"}, parameter_validation=False)
+        return merged(defaults, super()._get_config(config))
 
     @cached_property
     def table(self):

@@ -11,6 +11,8 @@ from botocore.config import Config
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
+from cognito_backup.hooks.client_config import merged
+
 if TYPE_CHECKING:
     from cognito_backup.rate_limit import RateLimiter
 
@@ -38,7 +40,7 @@ class CognitoHook(AwsBaseHook):
 
     def _get_config(self, config: Config | None = None) -> Config:
         # Our retry defaults, overridden by the connection's `config_kwargs` or the caller's.
-        return RETRY_CONFIG.merge(super()._get_config(config))
+        return merged(RETRY_CONFIG, super()._get_config(config))
 
     @cached_property
     def conn(self):
