@@ -93,6 +93,8 @@ def throughput(budgets: list[float], users: int, groups: int, repeats: int, mode
                                  **figures, "peak_task_mib": round(max(peaks.values()), 0) if peaks else None,
                                  **cpu_columns(cpu_s)})
                     print(rows[-1], flush=True)
+                    if cpu_s:
+                        print("  CPU seconds by process kind:", cpu_s, flush=True)
     return rows
 
 
@@ -175,8 +177,7 @@ def shard_memory(pools: list[tuple[int, int]]) -> list[dict]:
             config = write_config(1000, pool_id, user_shards=shards, membership_chunks=1)
             env = airflow_env(WORK / "airflow-memory", aws.env(REGION), config)
             airflow_cli(env, "db", "migrate")
-            for task in ("preflight", "table"):
-                airflow_cli(env, "tasks", "test", DAG_ID, task)
+            airflow_cli(env, "tasks", "test", DAG_ID, "prepare")
             process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "tasks", "test", DAG_ID,
                                         "users.shard", "--map-index", "0"], env=env,
                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,8 +1,9 @@
 """Airflow export DAGs: one per entry of the backups configuration, `cognito_export_<name>`.
 
-    preflight -> table -> snapshot                                 -> manifest
-                       -> users.shard[...]                         ->
-                       -> groups -> memberships[chunk ...]         ->
+    prepare -> users.shard[...]                         -> manifest
+            -> groups -> memberships[chunk ...]         ->
+
+`prepare` is the preflight, the table and the pool snapshot, in that order.
 
 Every task only declares here; the work is in `plugins/cognito_backup/export/`.
 """
@@ -15,12 +16,10 @@ from pathlib import Path
 from cognito_backup.compat import DAG, Asset, Param, TaskGroup
 from cognito_backup.config import BackupConfig, load_backups
 from cognito_backup.export.operators import (
-    BackupTableOperator,
-    CognitoExportPreflightOperator,
     ExportGroupsOperator,
     ExportMembershipChunkOperator,
     ExportUserShardOperator,
-    PoolSnapshotOperator,
+    PrepareExportOperator,
     WriteManifestOperator,
 )
 from cognito_backup.items import HEX
@@ -73,16 +72,12 @@ def export_dag(cfg: BackupConfig) -> DAG:
         },
         tags=["cognito", "backup", "export"],
     ) as dag:
-        preflight = CognitoExportPreflightOperator(
-            task_id="preflight", execution_timeout=timedelta(minutes=10), **common
-        )
-        table = BackupTableOperator(
-            task_id="table", replica_regions=list(cfg.backup_regions), manage_table=cfg.manage_table,
+        prepare = PrepareExportOperator(
+            task_id="prepare", replica_regions=list(cfg.backup_regions), manage_table=cfg.manage_table,
             full_refresh=FULL_REFRESH, execution_timeout=timedelta(hours=1), **common,
         )
-        snapshot = PoolSnapshotOperator(task_id="snapshot", execution_timeout=timedelta(minutes=10), **common)
 
-        listing = {"pool_info": preflight.output, "full_refresh": FULL_REFRESH, **common}
+        listing = {"pool_info": prepare.output, "full_refresh": FULL_REFRESH, **common}
         with TaskGroup("users"):
             users = ExportUserShardOperator.partial(
                 task_id="shard", shards=cfg.user_shards, **listing
@@ -97,7 +92,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
         manifest = WriteManifestOperator(
             task_id="manifest",
             counts=[users.output, groups.output, memberships.output],
-            pool_info=preflight.output,
+            pool_info=prepare.output,
             outlets=[Asset(name=f"cognito_backup_{cfg.name}", uri=f"dynamodb://{cfg.region}/{cfg.table_name}")],
             on_success_callback=(
                 [success_notifier(cfg.notification_topic_arn, cfg.aws_conn_id, cfg.region, "export")]
@@ -105,8 +100,8 @@ def export_dag(cfg: BackupConfig) -> DAG:
             ),
             **common,
         )
-        preflight >> table >> [snapshot, users, groups]
-        [snapshot, users, memberships] >> manifest
+        prepare >> [users, groups]
+        [users, memberships] >> manifest
     return dag
 
 

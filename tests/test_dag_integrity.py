@@ -48,7 +48,9 @@ def test_export_dag_shape(tmp_path):
     assert dag.max_active_runs == 1 and not dag.catchup
     assert dag.get_task("manifest").outlets
     assert set(dag.get_task("manifest").upstream_task_ids) == {
-        "preflight", "snapshot", "users.shard", "groups_and_memberships.groups", "groups_and_memberships.memberships"}
+        "prepare", "users.shard", "groups_and_memberships.groups", "groups_and_memberships.memberships"}
+    assert set(dag.get_task("users.shard").upstream_task_ids) == {"prepare"}
+    assert set(dag.get_task("groups_and_memberships.groups").upstream_task_ids) == {"prepare"}
 
 
 def test_a_bad_config_fails_parsing_with_the_entry_and_key(tmp_path):

@@ -203,7 +203,7 @@ def test_pool_requiring_mfa_is_refused_before_anything_is_written(aws, tmp_path)
     mark = aws.mark()
     run = export(tmp_path, pool_id)
     assert run.state == "failed"
-    assert task_states(run)["preflight"] == "failed"
+    assert task_states(run)["prepare"] == "failed"
     assert not [r for r in aws.requests(since=mark) if r["service"] == "dynamodb"]
 
 

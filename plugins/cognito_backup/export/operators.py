@@ -21,33 +21,22 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class CognitoExportPreflightOperator(CognitoBackupBaseOperator):
-    """Refuse pools whose users could not be restored faithfully; return the pool's username settings."""
+class PrepareExportOperator(CognitoBackupBaseOperator):
+    """Steps 1 to 3 of an export: preflight, table, pool snapshot.
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        # The table may not exist yet: one call needs no shared budget.
-        description = self.cognito_hook(context, shared=False).describe_user_pool(self.user_pool_id)
-        problems = pool.preflight_problems(description)
-        if problems:
-            raise AirflowFailException(f"user pool {self.user_pool_id} cannot be exported: " + "; ".join(problems))
-        info = {
-            "username_attributes": description.get("UsernameAttributes") or [],
-            "mfa": description.get("MfaConfiguration", "OFF"),
-            "estimated_users": int(description.get("EstimatedNumberOfUsers", 0)),
-        }
-        if info["mfa"] == "OPTIONAL":
-            self.log.warning("MFA is optional in this pool: after a restore, users must enrol second factors again")
-        self.log.info("Pool %s can be exported: about %d users", self.user_pool_id, info["estimated_users"])
-        return info
+    One task rather than three, so that the listing tasks start two task hand-overs sooner:
 
+    1. Describe the pool and refuse one whose users could not be restored faithfully, before
+       anything is written.
+    2. Create the backup table with its replicas, or check the one that exists. On a full
+       refresh, also convert items of the retired solution's format (`USER-<uuid>` types) to
+       ours: each is written in the new form first, then its old form is deleted, so nothing
+       is ever missing. Converted items carry no digest, so the run's reconciling rewrites or
+       removes them like any other.
+    3. Store the pool settings a restore needs to recreate an equivalent pool (written only
+       when they changed).
 
-class BackupTableOperator(CognitoBackupBaseOperator):
-    """Create the backup table with its replicas, or check the one that exists.
-
-    On a full refresh, also convert items of the retired solution's format (`USER-<uuid>`
-    types) to ours: each is written in the new form first, then its old form is deleted, so
-    nothing is ever missing. Converted items carry no digest, so the run's reconciling
-    rewrites or removes them like any other.
+    Returns the pool's username settings, which the listing tasks need.
 
     :param replica_regions: one replica per Region (global table 2019.11.21).
     :param manage_table: create and update the table; when false only check it.
@@ -66,6 +55,30 @@ class BackupTableOperator(CognitoBackupBaseOperator):
         self.full_refresh = full_refresh
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # The table may not exist yet, and no other task of the run runs: one call needs no shared budget.
+        description = self.cognito_hook(context, shared=False).describe_user_pool(self.user_pool_id)
+        info = self._preflight(description)
+        self._ensure_table()
+        converted = self._convert_legacy_items() if truthy(self.full_refresh) else 0
+        written = self.table_hook.put_snapshot(pool.snapshot(description), run_started_ms(context))
+        self.log.info("Pool snapshot %s", "written" if written else "unchanged")
+        return {**info, "legacy_converted": converted, "snapshot_written": written}
+
+    def _preflight(self, description: dict[str, Any]) -> dict[str, Any]:
+        problems = pool.preflight_problems(description)
+        if problems:
+            raise AirflowFailException(f"user pool {self.user_pool_id} cannot be exported: " + "; ".join(problems))
+        info = {
+            "username_attributes": description.get("UsernameAttributes") or [],
+            "mfa": description.get("MfaConfiguration", "OFF"),
+            "estimated_users": int(description.get("EstimatedNumberOfUsers", 0)),
+        }
+        if info["mfa"] == "OPTIONAL":
+            self.log.warning("MFA is optional in this pool: after a restore, users must enrol second factors again")
+        self.log.info("Pool %s can be exported: about %d users", self.user_pool_id, info["estimated_users"])
+        return info
+
+    def _ensure_table(self) -> None:
         hook = self.table_hook
         try:
             table = hook.describe()
@@ -100,8 +113,6 @@ class BackupTableOperator(CognitoBackupBaseOperator):
                     self.log.info("Adding a replica in %s", region)
                     hook.add_replica(region)
             self._wait_active()
-        converted = self._convert_legacy_items() if truthy(self.full_refresh) else 0
-        return {"legacy_converted": converted}
 
     def _convert_legacy_items(self) -> int:
         table = self.table_hook
@@ -139,23 +150,10 @@ class BackupTableOperator(CognitoBackupBaseOperator):
             time.sleep(2)
 
 
-class PoolSnapshotOperator(CognitoBackupBaseOperator):
-    """Store the pool settings a restore needs to recreate an equivalent pool."""
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            description = self.cognito_hook(context).describe_user_pool(self.user_pool_id)
-        finally:
-            self.release_budget()
-        written = self.table_hook.put_snapshot(pool.snapshot(description), run_started_ms(context))
-        self.log.info("Pool snapshot %s", "written" if written else "unchanged")
-        return {"snapshot_written": written}
-
-
 class _ListingOperator(CognitoBackupBaseOperator):
     """Shared by the reconciling operators: threads, the pool's username settings, the run's clock.
 
-    :param pool_info: the preflight task's result (username attributes, estimated users).
+    :param pool_info: the prepare task's result (username attributes, estimated users).
     :param full_refresh: rewrite every item, changed or not.
     :param concurrency: threads listing at once (calls still share the run's budget).
     """
