@@ -153,15 +153,20 @@ def test_groups_and_their_members_match_the_pool(aws: Emulator, cognito: Any, se
         assert sizes[-1] == [0]  # the seeder leaves the last group empty: one empty page
 
 
+def aws_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **config_kwargs: Any) -> str:
+    """An Airflow AWS connection (from the environment) with these botocore settings."""
+    extra: dict[str, Any] = {"region_name": REGION}
+    if config_kwargs:
+        extra["config_kwargs"] = config_kwargs
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "aws", "extra": extra}))
+    return conn_id
+
+
 def test_retry_config_is_standard_and_a_connection_may_override_it(
     aws: Emulator, pool: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_COGNITO_PLAIN", '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}')
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_COGNITO_ONE_RETRY",
-        '{"conn_type": "aws", "extra": {"region_name": "us-east-1", '
-        '"config_kwargs": {"retries": {"mode": "standard", "max_attempts": 1}}}}',
-    )
+    aws_connection(monkeypatch, "cognito_plain")
+    aws_connection(monkeypatch, "cognito_one_retry", retries={"mode": "standard", "max_attempts": 1})
     plain = CognitoHook(aws_conn_id="cognito_plain").conn.meta.config
     # botocore counts `max_attempts` as retries: 10 of them, 11 attempts in all.
     assert plain.retries == {"mode": "standard", "total_max_attempts": 11}
@@ -184,10 +189,7 @@ def test_a_connection_setting_only_attempts_keeps_standard_retries(
     # environment's default, `legacy` on older botocore (as here), which gives up on the first
     # TooManyRequestsException.
     monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_COGNITO_ATTEMPTS",
-        '{"conn_type": "aws", "extra": {"region_name": "us-east-1", "config_kwargs": {"retries": {"max_attempts": 3}}}}',
-    )
+    aws_connection(monkeypatch, "cognito_attempts", retries={"max_attempts": 3})
     hook = CognitoHook(aws_conn_id="cognito_attempts")
     assert hook.conn.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
     assert BackupTableHook("t", aws_conn_id="cognito_attempts").client.meta.config.retries["mode"] == "standard"
