@@ -10,7 +10,7 @@ import json
 import boto3
 import pytest
 
-from budget import cognito_calls, max_calls_in_any_second
+from budget import busiest_second, cognito_calls, max_calls_in_any_second
 from import_runs import (
     BACKUP_REGION, LEGACY, REGION, all_xcom_text, assert_matches, assert_restored, compatible_pool, export,
     run_import, task_states, writes, xcom_of,
@@ -33,7 +33,7 @@ def backup(emulator, tmp_path_factory):
 def assert_budget(calls: list[dict], tps: int) -> None:
     """Never more than `tps` calls (one of jitter allowed) in any second of the run; while users
     and memberships are restored, the budget is nearly all used."""
-    assert max_calls_in_any_second(calls) <= tps + 1
+    assert max_calls_in_any_second(calls) <= tps + 1, busiest_second(calls)
     for phase in (("AdminCreateUser", "AdminSetUserPassword", "AdminResetUserPassword"), ("AdminAddUserToGroup",)):
         times = sorted(c["time"] for c in calls if c["operation"] in phase)
         if len(times) < 60:  # the CSV job restored most users: too few calls to measure
