@@ -33,7 +33,7 @@ def emulator() -> Iterator[Emulator]:
     with Emulator.start(import_rate=20000) as running:
         env = {
             **running.env(REGION),
-            # Fewer attempts than the default 10 so that injected failures fail fast.
+            # 5 retries (6 attempts) instead of the hooks' 10, so that injected failures fail fast.
             "AIRFLOW_CONN_AWS_DEFAULT": (
                 '{"conn_type": "aws", "extra": {"region_name": "us-east-1", '
                 '"config_kwargs": {"retries": {"mode": "standard", "max_attempts": 5}}}}'
