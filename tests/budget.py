@@ -10,10 +10,20 @@ def cognito_calls(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if r.get("service") == "cognito-idp"]
 
 
+def _busiest_window(times: list[float]) -> tuple[int, int]:
+    """Indexes [first, end) of the sorted `times` within the one-second window holding the most."""
+    ends = [bisect_left(times, t + 1.0) for t in times]
+    first = max(range(len(times)), key=lambda i: ends[i] - i)
+    return first, ends[first]
+
+
 def max_calls_in_any_second(records: list[dict[str, Any]]) -> int:
     """The most calls that started within any one-second window."""
     times = sorted(r["time"] for r in records)
-    return max((bisect_left(times, t + 1.0) - i for i, t in enumerate(times)), default=0)
+    if not times:
+        return 0
+    first, end = _busiest_window(times)
+    return end - first
 
 
 def busiest_second(records: list[dict[str, Any]]) -> str:
@@ -23,10 +33,9 @@ def busiest_second(records: list[dict[str, Any]]) -> str:
     times = [r["time"] for r in ordered]
     if not times:
         return "no calls"
-    start = max(range(len(times)), key=lambda i: bisect_left(times, times[i] + 1.0) - i)
-    window = ordered[start:bisect_left(times, times[start] + 1.0)]
-    before = f"after a {(times[start] - times[start - 1]) * 1000:.0f} ms gap" if start else "from the first call"
+    first, end = _busiest_window(times)
+    before = f"after a {(times[first] - times[first - 1]) * 1000:.0f} ms gap" if first else "from the first call"
     calls = ", ".join(
-        f"{r.get('operation')}/{r.get('outcome')}@{(r['time'] - times[start]) * 1000:.0f}ms" for r in window
+        f"{r.get('operation')}/{r.get('outcome')}@{(r['time'] - times[first]) * 1000:.0f}ms" for r in ordered[first:end]
     )
-    return f"{len(window)} calls in 1 s {before}: {calls}"
+    return f"{end - first} calls in 1 s {before}: {calls}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 
+import moto.dynamodb.models.table as table_module
 import pytest
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamRecord
@@ -30,8 +31,6 @@ def _without_identity(record: dict) -> dict:
 def test_records_equal_moto(old, new, monkeypatch):
     stream_records.install()
     # The creation time is part of what is measured: the same instant for both records.
-    import moto.dynamodb.models.table as table_module
-
     instant = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901)
     monkeypatch.setattr(table_module, "utcnow", lambda: instant)
     args = (_Table(), "NEW_AND_OLD_IMAGES", "MODIFY", old and _item(old), new and _item(new), 7)
