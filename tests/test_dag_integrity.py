@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,6 +34,23 @@ def test_every_dag_file_parses_in_under_a_second_without_aws_calls(aws, tmp_path
         assert bag.dags, f"{path.name} declares no DAG"
         assert elapsed < 1.0, f"{path.name} took {elapsed:.2f} s to parse"
     assert aws.requests(since=mark) == []
+
+
+def test_the_plugin_loader_leaves_the_package_to_the_dag_files():
+    # Airflow runs every .py file of its plugins folder as a top-level module named after the
+    # file; plugins/.airflowignore keeps it out of the package (no "items" or "config" module).
+    stems = sorted({p.stem for p in (ROOT / "plugins" / "cognito_backup").rglob("*.py")})
+    script = (
+        "import json, sys\n"
+        "from airflow import plugins_manager\n"
+        "plugins_manager.ensure_plugins_loaded()\n"
+        f"print(json.dumps([name for name in {stems!r} if name in sys.modules]))\n"
+    )
+    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins")}
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "operators" in stems and "items" in stems
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == []
 
 
 def test_every_task_retries_with_backoff_and_has_a_timeout(tmp_path):
