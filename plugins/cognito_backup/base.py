@@ -64,7 +64,9 @@ class CognitoBackupBaseOperator(BaseOperator):
 
     @cached_property
     def table_hook(self) -> BackupTableHook:
-        return BackupTableHook(self.table_name, aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return BackupTableHook(
+            self.table_name, aws_conn_id=self.aws_conn_id, region_name=self.region_name, caller=type(self).__name__
+        )
 
     def cognito_hook(self, context: Context, shared: bool = True) -> CognitoHook:
         """A Cognito hook paced by the run's budget (a per-process one when not `shared`)."""
@@ -73,11 +75,16 @@ class CognitoBackupBaseOperator(BaseOperator):
         self._limiter = (
             shared_limiter(rate, self.table_hook.client, self.table_name, key) if shared else RateLimiter(rate)
         )
-        return CognitoHook(
+        hook = CognitoHook(
             aws_conn_id=self.aws_conn_id,
             region_name=self.cognito_region_name or self.region_name,
             rate_limiter=self._limiter,
+            caller=type(self).__name__,
         )
+        # Made here, before any worker thread: `cached_property` has no lock from Python 3.12 on,
+        # and threads racing for the first call would each make a client.
+        hook.conn  # noqa: B018
+        return hook
 
     def release_budget(self) -> None:
         if self._limiter is not None:

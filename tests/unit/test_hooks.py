@@ -200,6 +200,16 @@ def test_a_connection_setting_only_attempts_keeps_standard_retries(
     assert [r["outcome"] for r in attempts] == ["fault", "fault", "ok"]
 
 
+def test_a_hook_told_its_caller_names_it_without_walking_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    aws_connection(monkeypatch, "cognito_caller")
+    cognito = CognitoHook(aws_conn_id="cognito_caller", caller="ExportUserShardOperator")
+    table = BackupTableHook("t", aws_conn_id="cognito_caller", caller="PrepareExportOperator")
+    assert "Caller/ExportUserShardOperator" in cognito.conn.meta.config.user_agent_extra
+    assert "Caller/PrepareExportOperator" in table.client.meta.config.user_agent_extra
+    # Untold, the provider walks the stack for an operator's `execute`; a test has none.
+    assert "Caller/Unknown" in CognitoHook(aws_conn_id="cognito_caller").conn.meta.config.user_agent_extra
+
+
 def test_throttled_listing_is_retried_and_returns_every_user(
     aws: Emulator, pool: str, raw_users: list[dict[str, Any]]
 ) -> None:

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 
 from cognito_backup import items
-from cognito_backup.hooks.client_config import merged
+from cognito_backup.hooks.client_config import NamedCaller, merged
 
 KEY_SCHEMA = [{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}]
 SHARD_INDEX_SPEC = {
@@ -30,7 +30,7 @@ class TableMissingError(LookupError):
     """The backup table does not exist in this Region."""
 
 
-class BackupTableHook(DynamoDBHook):
+class BackupTableHook(NamedCaller, DynamoDBHook):
     """
     Read and write a Cognito backup table.
 
@@ -39,6 +39,7 @@ class BackupTableHook(DynamoDBHook):
     retried). Items are encoded and decoded by :mod:`cognito_backup.items`.
 
     :param table_name: the backup table.
+    :param caller: the operator's class name, for the user agent.
     """
 
     def __init__(self, table_name: str, *args, **kwargs) -> None:

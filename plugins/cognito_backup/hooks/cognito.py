@@ -11,7 +11,7 @@ from botocore.config import Config
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-from cognito_backup.hooks.client_config import merged
+from cognito_backup.hooks.client_config import NamedCaller, merged
 
 if TYPE_CHECKING:
     from cognito_backup.rate_limit import RateLimiter
@@ -22,7 +22,7 @@ RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool
 PAGE_SIZE = 60  # the largest page ListUsers, ListUsersInGroup and ListGroups return
 
 
-class CognitoHook(AwsBaseHook):
+class CognitoHook(NamedCaller, AwsBaseHook):
     """
     Interact with Amazon Cognito user pools.
 
@@ -31,6 +31,7 @@ class CognitoHook(AwsBaseHook):
     slot of the run's call budget.
 
     :param rate_limiter: paces the client's calls; ``None`` for unpaced calls.
+    :param caller: the operator's class name, for the user agent.
     """
 
     def __init__(self, *args, rate_limiter: RateLimiter | None = None, **kwargs) -> None:
@@ -45,6 +46,10 @@ class CognitoHook(AwsBaseHook):
     @cached_property
     def conn(self):
         client = super().conn
+        # Load the paginator definitions now, on the thread making the client: worker threads
+        # that page at once would each load them (a scan of botocore's data folders) until one
+        # has cached them on the client.
+        client.can_paginate("list_users")
         if self.rate_limiter is not None:
             self.rate_limiter.attach(client)
         return client
