@@ -53,5 +53,5 @@ class UserImportJobCompleteTrigger(AwsBaseWaiterTrigger):
     def hook(self) -> CognitoHook:
         return CognitoHook(
             aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
-            config=self.botocore_config,
+            config=self.botocore_config, caller=type(self).__name__,
         )
