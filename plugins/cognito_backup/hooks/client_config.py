@@ -22,9 +22,9 @@ class NamedCaller:
     """A hook told which operator uses it, for the `Caller/...` part of the provider's user agent.
 
     Left to itself the provider finds the caller with `inspect.stack()` each time it makes a
-    client: every frame's source lines read, every loaded module mapped to its file, then a
-    second walk when the client is made in a worker thread (no `execute` frame there). That
-    cost about 0.2 CPU-seconds per task process, a tenth of a short task's CPU.
+    client, reading the source lines of every frame; the first such walk in a task process
+    (source files not yet cached, 1,700 modules to map to their files) costs about 0.06
+    CPU-seconds, spent by each of an export's 23 task processes.
 
     :param caller: the operator's class name; ``None`` lets the provider find it.
     """
