@@ -16,10 +16,13 @@ because the limiter hooks botocore's `before-send` event.
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import ClientError
@@ -226,9 +229,30 @@ class RateLimiter:
         return None  # a value here would stand in for the HTTP response
 
 
+@contextmanager
+def short_collections() -> Iterator[None]:
+    """Keep Python's full garbage collections short while threads make paced calls.
+
+    A full collection stops every thread while it scans every object of the process: 0.65 to
+    0.87 s in an `airflow dags test` process that has run a few tasks (measured), enough to
+    leave a stretch of the budget unused, and calls whose slots fell in the pause start
+    together after it. Objects alive before the section (Airflow, libraries, earlier tasks'
+    garbage) are set aside (`gc.freeze`) until it ends, so a collection within it scans only
+    what the section allocates; the rest is collected after it. Objects someone else froze
+    (Airflow's LocalExecutor freezes its workers' heap before forking them) stay frozen.
+    """
+    frozen_before = gc.get_freeze_count()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not frozen_before:
+            gc.unfreeze()
+
+
 def shared_limiter(rate: float, client: BaseClient, table_name: str, key: str) -> RateLimiter:
     """A limiter whose schedule lives in the backup table, keyed by DAG run."""
     return RateLimiter(rate, DynamoDBSchedule(client, table_name, key))
 
 
-__all__ = ["DynamoDBSchedule", "LocalSchedule", "RateLimiter", "shared_limiter"]
+__all__ = ["DynamoDBSchedule", "LocalSchedule", "RateLimiter", "shared_limiter", "short_collections"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -10,7 +11,7 @@ import pytest
 
 from budget import max_calls_in_any_second
 from cognito_backup.hooks.backup_table import BackupTableHook
-from cognito_backup.rate_limit import DynamoDBSchedule, LocalSchedule, RateLimiter
+from cognito_backup.rate_limit import DynamoDBSchedule, LocalSchedule, RateLimiter, short_collections
 
 
 def hammer(limiters: list[RateLimiter], threads_each: int, seconds: float) -> list[float]:
@@ -64,3 +65,26 @@ def test_unused_slots_go_back_to_the_schedule(aws):
         assert schedule.claim(1, 0.1, now) == pytest.approx(start + 0.1, abs=1e-5)
         schedule.release(start + 0.15, start + 0.5)  # someone claimed after: nothing to give back
         assert schedule.claim(1, 0.1, now) == pytest.approx(start + 0.2, abs=1e-5)
+
+
+def test_a_paced_section_collects_only_what_it_allocates():
+    assert gc.get_freeze_count() == 0
+    earlier = [[] for _ in range(50_000)]  # alive before the section: a full collection would scan them
+    with short_collections():
+        during = [[] for _ in range(1_000)]
+        scanned = gc.get_objects()  # what a collection now walks
+        assert len(scanned) < 20_000
+        assert not any(o is earlier for o in scanned) and any(o is during for o in scanned)
+    assert gc.get_freeze_count() == 0
+    assert any(o is earlier for o in gc.get_objects())  # collected as usual again
+
+
+def test_a_paced_section_leaves_what_someone_else_froze_frozen():
+    gc.freeze()  # as Airflow's LocalExecutor does before forking its workers
+    try:
+        frozen = gc.get_freeze_count()
+        with short_collections():
+            pass
+        assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()

@@ -16,6 +16,7 @@ from cognito_backup.compat import AirflowFailException
 from cognito_backup.export.reconcile import Counts, Reconciler
 from cognito_backup.hooks.backup_table import TableMissingError
 from cognito_backup.progress import Progress
+from cognito_backup.rate_limit import short_collections
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -178,7 +179,7 @@ class _ListingOperator(CognitoBackupBaseOperator):
 
     def run_parallel(self, fn, scopes: Sequence[Any]) -> list[Any]:
         """`fn` over `scopes` on a thread pool; the first failure fails the task."""
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(scopes)))) as executor:
+        with short_collections(), ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(scopes)))) as executor:
             return list(executor.map(fn, scopes))
 
 

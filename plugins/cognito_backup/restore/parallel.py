@@ -10,10 +10,12 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from typing import Any
 
 from cognito_backup import items
 from cognito_backup.hooks.backup_table import BackupTableHook
+from cognito_backup.rate_limit import short_collections
 
 
 def threads_for(cognito_tps: float) -> int:
@@ -56,10 +58,13 @@ class Workers:
                     self.counts[name] += 1
 
     def __enter__(self) -> Workers:
+        self._section = ExitStack()
+        self._section.enter_context(short_collections())
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._pool.shutdown(wait=True)
+        with self._section:
+            self._pool.shutdown(wait=True)
         if exc is None and self._error is not None:
             raise self._error
 
