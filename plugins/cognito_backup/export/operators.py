@@ -93,6 +93,7 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
             hook.wait_until_active()
             table = hook.describe()
 
+        changed = False
         keys = {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]}
         if keys != {("id", "HASH"), ("type", "RANGE")}:
             raise AirflowFailException(f"table {self.table_name} does not have the backup key schema (id, type)")
@@ -104,6 +105,7 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
                 )
             self.log.info("Adding the %s index", items.SHARD_INDEX)
             hook.add_shard_index()
+            changed = True
 
         if self.manage_table:
             hook.enable_point_in_time_recovery()
@@ -113,7 +115,9 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
                 if region not in present:
                     self.log.info("Adding a replica in %s", region)
                     hook.add_replica(region)
-            self._wait_active()
+                    changed = True
+            # The description above still holds unless an index or replica was added since.
+            self._wait_active({} if changed else table)
 
     def _convert_legacy_items(self) -> int:
         table = self.table_hook
@@ -138,10 +142,11 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
         self.log.info("Converted %d items of the retired format", converted)
         return converted
 
-    def _wait_active(self, timeout: float = 1800) -> None:
+    def _wait_active(self, table: dict[str, Any], timeout: float = 1800) -> None:
+        """Until table, replicas and indexes are ACTIVE; `table` is a current description, or empty."""
         deadline = time.monotonic() + timeout
         while True:
-            table = self.table_hook.describe()
+            table = table or self.table_hook.describe()
             pending = [r["RegionName"] for r in table.get("Replicas", []) if r.get("ReplicaStatus") != "ACTIVE"]
             pending += [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", []) if i.get("IndexStatus") != "ACTIVE"]
             if table["TableStatus"] == "ACTIVE" and not pending:
@@ -149,6 +154,7 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"table {self.table_name} not ACTIVE after {timeout:.0f} s: waiting on {pending}")
             time.sleep(2)
+            table = {}
 
 
 class _ListingOperator(CognitoBackupBaseOperator):
