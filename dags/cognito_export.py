@@ -1,9 +1,12 @@
 """Airflow export DAGs: one per entry of the backups configuration, `cognito_export_<name>`.
 
-    prepare -> users.shard[...]                         -> manifest
+    prepare -> users.shard[...]                         -> deletions -> manifest
             -> groups -> memberships[chunk ...]         ->
 
-`prepare` is the preflight, the table and the pool snapshot, in that order.
+`prepare` is the preflight, the table and the pool snapshot, in that order. The listing tasks
+write what is new or changed and stage what is gone; `deletions` removes what they staged, or
+holds all of it back when the run found more gone than the deletion guard allows (the
+manifest then records it and the run fails, saying so).
 
 Every task only declares here; the work is in `plugins/cognito_backup/export/`.
 """
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from cognito_backup.compat import DAG, Asset, Param, TaskGroup
 from cognito_backup.config import BackupConfig, load_backups
+from cognito_backup.export.deletions import ApplyDeletionsOperator
 from cognito_backup.export.operators import (
     ExportGroupsOperator,
     ExportMembershipChunkOperator,
@@ -26,6 +30,7 @@ from cognito_backup.items import HEX
 from cognito_backup.notifications import failure_notifier, success_notifier
 
 FULL_REFRESH = "{{ params.full_refresh }}"
+ALLOW_MASS_DELETE = "{{ params.allow_mass_delete }}"
 
 
 def shard_prefixes(shards: int) -> list[str]:
@@ -68,7 +73,13 @@ def export_dag(cfg: BackupConfig) -> DAG:
             "full_refresh": Param(
                 False, type="boolean",
                 description="Rewrite every item, changed or not (tables edited by hand or of the retired format).",
-            )
+            ),
+            "allow_mass_delete": Param(
+                False, type="boolean",
+                description="Remove from the backup everything gone from the pool, even more than the deletion guard "
+                f"allows ({cfg.max_delete_fraction:.0%} of users, groups or memberships, and always up to "
+                f"{cfg.delete_floor}). Only when a mass deletion in the pool was intended.",
+            ),
         },
         tags=["cognito", "backup", "export"],
     ) as dag:
@@ -89,10 +100,16 @@ def export_dag(cfg: BackupConfig) -> DAG:
             ).expand(chunk=list(range(cfg.membership_chunks)))
             groups >> memberships
 
+        guard_limits = {"max_delete_fraction": cfg.max_delete_fraction, "delete_floor": cfg.delete_floor}
+        deletions = ApplyDeletionsOperator(
+            task_id="deletions", counts=[users.output, groups.output, memberships.output],
+            allow_mass_delete=ALLOW_MASS_DELETE, **guard_limits, **common,
+        )
         manifest = WriteManifestOperator(
             task_id="manifest",
-            counts=[users.output, groups.output, memberships.output],
+            counts=[users.output, groups.output, memberships.output, deletions.output],
             pool_info=prepare.output,
+            **guard_limits,
             outlets=[Asset(name=f"cognito_backup_{cfg.name}", uri=f"dynamodb://{cfg.region}/{cfg.table_name}")],
             on_success_callback=(
                 [success_notifier(cfg.notification_topic_arn, cfg.aws_conn_id, cfg.region, "export")]
@@ -101,7 +118,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
             **common,
         )
         prepare >> [users, groups]
-        [users, memberships] >> manifest
+        [users, memberships] >> deletions >> manifest
     return dag
 
 

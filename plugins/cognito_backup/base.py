@@ -20,6 +20,11 @@ def truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "1", "yes")
 
 
+def run_key(context: Context) -> str:
+    """What names this DAG run in the table's bookkeeping items (call budget, staged deletions)."""
+    return f"{context['dag'].dag_id}/{context['run_id']}"
+
+
 def run_started_ms(context: Context) -> int:
     """This run's export timestamp: when the run started, in epoch milliseconds."""
     start = context["dag_run"].start_date
@@ -70,7 +75,7 @@ class CognitoBackupBaseOperator(BaseOperator):
 
     def cognito_hook(self, context: Context, shared: bool = True) -> CognitoHook:
         """A Cognito hook paced by the run's budget (a per-process one when not `shared`)."""
-        key = f"{context['dag'].dag_id}/{context['run_id']}"
+        key = run_key(context)
         rate = float(self.cognito_tps)
         self._limiter = (
             shared_limiter(rate, self.table_hook.client, self.table_name, key) if shared else RateLimiter(rate)

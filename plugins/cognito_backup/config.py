@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from cognito_backup.export import guard
+
 CONFIG_ENV = "COGNITO_BACKUP_CONFIG"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "include" / "config" / "backups.yaml"
 # Looked for next to the DAG files when COGNITO_BACKUP_CONFIG is unset: a deployment that only
@@ -46,6 +48,8 @@ class BackupConfig:
     manage_table: bool = True
     user_shards: int = 16
     membership_chunks: int = 4
+    max_delete_fraction: float = guard.DEFAULT_MAX_FRACTION
+    delete_floor: int = guard.DEFAULT_FLOOR
     aws_conn_id: str = "aws_default"
     retries: int = 3
     retry_delay_seconds: int = 30
@@ -101,6 +105,10 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
     _check(entry, "user_shards", shards in SHARD_COUNTS and not isinstance(shards, bool), f"must be one of {SHARD_COUNTS}")
     chunks = raw.get("membership_chunks", BackupConfig.membership_chunks)
     _check(entry, "membership_chunks", isinstance(chunks, int) and not isinstance(chunks, bool) and 1 <= chunks <= 256, "must be a whole number from 1 to 256")
+    fraction = raw.get("max_delete_fraction", BackupConfig.max_delete_fraction)
+    _check(entry, "max_delete_fraction", isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 <= fraction <= 1, "must be a number from 0 to 1 (the largest share of users, groups or memberships one export removes)")
+    floor = raw.get("delete_floor", BackupConfig.delete_floor)
+    _check(entry, "delete_floor", isinstance(floor, int) and not isinstance(floor, bool) and floor >= 0, "must be a whole number, at least 0 (deletions one export always may make)")
     schedule = raw.get("schedule", "@daily")
     _check(entry, "schedule", schedule is None or isinstance(schedule, str), "must be an Airflow schedule string or null")
     retries = raw.get("retries", 3)
@@ -123,6 +131,8 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
         manage_table=manage,
         user_shards=shards,
         membership_chunks=chunks,
+        max_delete_fraction=float(fraction),
+        delete_floor=floor,
         aws_conn_id=conn,
         retries=retries,
         retry_delay_seconds=delay,

@@ -21,10 +21,12 @@ MEMBERSHIP = "GROUP_MEMBER"
 MANIFEST = "SYNC_TIMESTAMP"
 SNAPSHOT = "POOL_SNAPSHOT"
 RATE_LIMIT = "RATE_LIMIT"
+STAGED_DELETIONS = "STAGED_DELETIONS"
 
 MANIFEST_ID = "latest-export-timestamp"
 SNAPSHOT_ID = "pool-snapshot"
 RATE_LIMIT_ID = "rate-limit"
+STAGED_DELETIONS_ID = "staged-deletions"
 
 SHARD_INDEX = "byShard"
 GROUPS_SHARD = "GROUP"
@@ -235,9 +237,10 @@ class Manifest:
     snapshot_taken_at: int = 0
     mfa_reenrolment_needed: bool = False
     user_pool_id: str = ""
+    deletions_held_back: dict[str, int] = field(default_factory=dict)  # kind -> count, when the guard held them
 
     def to_item(self, region: str) -> dict[str, Any]:
-        return {
+        item = {
             "id": MANIFEST_ID,
             "type": MANIFEST,
             "latestExportTimestamp": self.exported_at,
@@ -248,6 +251,9 @@ class Manifest:
             "userPoolId": self.user_pool_id,
             "lastUpdatedRegion": region,
         }
+        if self.deletions_held_back:
+            item["deletionsHeldBack"] = self.deletions_held_back
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Manifest:
@@ -259,6 +265,7 @@ class Manifest:
             snapshot_taken_at=int(ref.get("takenAt", 0)),
             mfa_reenrolment_needed=bool(item.get("mfaReenrolmentNeeded", False)),
             user_pool_id=item.get("userPoolId", ""),
+            deletions_held_back={k: int(v) for k, v in (item.get("deletionsHeldBack") or {}).items()},
         )
 
 
@@ -271,3 +278,12 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+def staged_partition(run_key: str) -> str:
+    """The partition holding one export run's staged deletions (see `BackupTableHook.stage_deletions`)."""
+    return f"{STAGED_DELETIONS_ID}#{run_key}"
+
+
+def staged_type(scope: str, chunk: int) -> str:
+    return f"{STAGED_DELETIONS}#{scope}#{chunk:05d}"

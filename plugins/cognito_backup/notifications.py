@@ -5,10 +5,16 @@ from __future__ import annotations
 from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 
 TASK_FAILED = (
+    "{% if exception is defined and exception.held_back is defined %}"
+    # The deletion guard's message: counts and the way out (export/deletions.py), no user data.
+    "{{ dag.dag_id }}: run {{ run_id }}: {{ exception }}\nTask log: {{ ti.log_url }}"
+    "{% else %}"
     "{{ dag.dag_id }}: task {{ ti.task_id }}{% if ti.map_index >= 0 %}[{{ ti.map_index }}]{% endif %} "
     "failed after {{ ti.try_number }} tries in run {{ run_id }}.\n"
-    "Nothing of that task's scope was deleted from the backup table, and the export manifest was not "
-    "advanced. Task log: {{ ti.log_url }}"
+    "The export manifest was not advanced, and nothing gone from the pool is removed from the backup "
+    "before every listing task has succeeded. "
+    "Task log: {{ ti.log_url }}"
+    "{% endif %}"
 )
 RUN_SUCCEEDED = "{{ dag.dag_id }}: run {{ run_id }} completed. Counts: {{ ti.xcom_pull(task_ids=ti.task_id) }}"
 

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from budget import busiest_second, cognito_calls, max_calls_in_any_second
+from notices import notifications, topic_with_queue
 from import_runs import (
     BACKUP_REGION, LEGACY, REGION, all_xcom_text, assert_matches, assert_restored, compatible_pool, export,
     run_import, task_states, writes, xcom_of,
@@ -144,32 +145,16 @@ def test_email_pool_round_trip_with_both_strategies(emulator, tmp_path):
     assert xcom_of(run, "users.csv_job")["imported"] == xcom_of(run, "users.csv_plan", "plan")["eligible"] > 40
 
 
-def topic_with_queue(name: str) -> tuple[str, str]:
-    """An SNS topic whose messages land in an SQS queue: (topic ARN, queue URL)."""
-    sns, sqs = boto3.client("sns", region_name=BACKUP_REGION), boto3.client("sqs", region_name=BACKUP_REGION)
-    topic = sns.create_topic(Name=name)["TopicArn"]
-    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-    return topic, queue
-
-
-def notifications(queue: str) -> list[dict]:
-    sqs = boto3.client("sqs", region_name=BACKUP_REGION)
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(m["Body"]) for m in messages]
-
-
 def test_two_region_drill_into_a_created_pool(emulator, backup):
     """The backup Region's replica alone restores into a pool it creates there, like the backed-up one."""
-    topic, queue = topic_with_queue("drill")
+    topic, queue = topic_with_queue("drill", BACKUP_REGION)
     conf = {"backup_table": backup["table"], "table_region": BACKUP_REGION, "target_region": BACKUP_REGION,
             "create_target_pool": True, "notification_topic_arn": topic}
     mark = emulator.mark()
     run = run_import(conf)
     assert run.state == "success", task_states(run)
     calls = emulator.requests(since=mark)
-    [note] = notifications(queue)
+    [note] = notifications(queue, BACKUP_REGION)
     assert note["Subject"] == "Cognito import completed" and "'ok': True" in note["Message"]
     assert not [s for s in _user_data(backup["pool_id"]) if s in note["Message"]]
     assert {c["region"] for c in calls if c["service"] in ("cognito-idp", "dynamodb")} == {BACKUP_REGION}
@@ -367,10 +352,10 @@ def test_malformed_pool_id_is_refused_by_the_param_schema(backup):
 
 
 def test_a_failure_is_notified_without_user_data(emulator, backup):
-    topic, queue = topic_with_queue("failures")
+    topic, queue = topic_with_queue("failures", BACKUP_REGION)
     run = run_import({"backup_table": backup["table"], "table_region": REGION, "notification_topic_arn": topic})
     assert run.state == "failed"
-    [note] = notifications(queue)
+    [note] = notifications(queue, BACKUP_REGION)
     assert note["Subject"] == "Cognito import failed"
     assert "task check_params failed" in note["Message"] and backup["table"] in note["Message"]
     assert not [s for s in _user_data(backup["pool_id"]) if s in note["Message"]]

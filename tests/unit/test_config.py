@@ -22,6 +22,7 @@ def test_defaults(tmp_path):
     assert (cfg.schedule, cfg.cognito_tps, cfg.notify, cfg.manage_table, cfg.backup_regions) == (
         "@daily", 10, "errors", True, ())
     assert cfg.user_shards == 16
+    assert (cfg.max_delete_fraction, cfg.delete_floor) == (0.05, 10)
 
 
 def test_the_example_file_is_valid(monkeypatch):
@@ -42,6 +43,10 @@ def test_the_example_file_is_valid(monkeypatch):
         ({"backup_regions": ["eu-west-1"]}, "backup_regions"),
         ({"user_shards": 10}, "user_shards"),
         ({"notification_topic_arn": "topic"}, "notification_topic_arn"),
+        ({"max_delete_fraction": 5}, "max_delete_fraction"),
+        ({"max_delete_fraction": "5%"}, "max_delete_fraction"),
+        ({"delete_floor": -1}, "delete_floor"),
+        ({"delete_floor": 2.5}, "delete_floor"),
     ],
 )
 def test_bad_entries_name_entry_and_key(tmp_path, change, key):

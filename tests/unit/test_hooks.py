@@ -347,6 +347,47 @@ def test_delete_partition_deletes_one_groups_memberships(
     assert table.delete_partition(partition) == 0
 
 
+def test_staged_deletions_round_trip_in_chunks_and_a_retry_replaces_them(
+    aws: Emulator, table: BackupTableHook
+) -> None:
+    subs = [str(uuid.UUID(int=i)) for i in range(5000)]  # some 250 KB of keys: several chunks
+    user_keys = [(f"USER-{sub}", items.USER) for sub in subs]
+    mark = aws.mark()
+    chunks = table.stage_deletions("dag/run-1", "users/a", user_keys)
+    assert chunks > 1
+    writes = [r for r in aws.requests(since=mark) if r["operation"] == "PutItem"]
+    assert len(writes) == chunks and writes[-1]["writes"][0][1].endswith("#00000")  # chunk 0 last
+    table.stage_deletions("dag/run-1", "groups", [("GROUP-g", items.GROUP)], ["GROUP_MEMBER-g"])
+    table.stage_deletions("dag/run-2", "users/a", [("USER-other", items.USER)])
+
+    staged = list(table.staged_deletions("dag/run-1"))
+    assert sorted(tuple(k) for c in staged for k in c["keys"]) == sorted([*user_keys, ("GROUP-g", items.GROUP)])
+    assert [p for c in staged for p in c["partitions"]] == ["GROUP_MEMBER-g"]
+
+    # A retried task that found less: its shorter list replaces the longer one.
+    assert table.stage_deletions("dag/run-1", "users/a", user_keys[:3], retried=True) == 1
+    assert sorted(tuple(k) for c in table.staged_deletions("dag/run-1") for k in c["keys"]) == sorted(
+        [*user_keys[:3], ("GROUP-g", items.GROUP)])
+    # ... and a retry that found nothing gone takes back what an earlier try staged.
+    table.stage_deletions("dag/run-1", "users/a", [], retried=True)
+    assert [tuple(k) for c in table.staged_deletions("dag/run-1") for k in c["keys"]] == [("GROUP-g", items.GROUP)]
+
+    assert table.drop_staged_deletions("dag/run-1") >= 2
+    assert list(table.staged_deletions("dag/run-1")) == []
+    assert [k for c in table.staged_deletions("dag/run-2") for k in c["keys"]] == [["USER-other", items.USER]]
+    # Staged items expire, and an import never reads them as backed-up users or groups.
+    remaining = table_items(REGION, table.table_name)
+    assert all(i["expiresAt"] > 0 for i in remaining)
+    assert not list(table.scan_kind(items.USER)) and not list(table.scan_kind(items.GROUP))
+
+
+def test_count_partition(table: BackupTableHook, memberships: list[items.Membership]) -> None:
+    write(table, [m.to_item(CONFIRMED_AT, REGION) for m in memberships])
+    group = memberships[0].group
+    assert table.count_partition(items.Membership.partition(group)) == sum(m.group == group for m in memberships)
+    assert table.count_partition(items.Membership.partition("no-such-group")) == 0
+
+
 def test_get_put_delete(table: BackupTableHook, users: list[items.User]) -> None:
     item = users[0].to_item(CONFIRMED_AT, REGION)
     assert table.get(item["id"], item["type"]) is None

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cognito_backup import items, pool
-from cognito_backup.base import CognitoBackupBaseOperator, run_started_ms, truthy
+from cognito_backup.base import CognitoBackupBaseOperator, run_key, run_started_ms, truthy
 from cognito_backup.compat import AirflowFailException
+from cognito_backup.export import guard
+from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed
 from cognito_backup.export.reconcile import Counts, Reconciler
 from cognito_backup.hooks.backup_table import TableMissingError
 from cognito_backup.progress import Progress
@@ -183,6 +185,14 @@ class _ListingOperator(CognitoBackupBaseOperator):
     def refresh(self) -> bool:
         return truthy(self.full_refresh)
 
+    def stage(self, context: Context, scope: str, keys: list[tuple[str, str]], partitions: Sequence[str] = ()) -> None:
+        """Keep what this task found gone for the run's deletion guard (in the table, not in XCom)."""
+        written = self.table_hook.stage_deletions(
+            run_key(context), scope, keys, list(partitions), retried=context["ti"].try_number > 1
+        )
+        if written:
+            self.log.info("Staged %d gone items and %d partitions for the deletion guard", len(keys), len(partitions))
+
     def run_parallel(self, fn, scopes: Sequence[Any]) -> list[Any]:
         """`fn` over `scopes` on a thread pool; the first failure fails the task."""
         with short_collections(), ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(scopes)))) as executor:
@@ -197,8 +207,8 @@ class ExportUserShardOperator(_ListingOperator):
 
     A large shard is listed as 16 narrower `sub ^=` prefixes in parallel threads, so that one
     task alone can use the whole budget; a small one in one listing, which needs fewer calls.
-    Users of the shard that are gone from the pool are deleted from the table only after all
-    its listings completed.
+    Users of the shard that are gone from the pool are staged for the run's deletion guard only
+    after all its listings completed.
 
     :param shard: a hex prefix of `sub` ("" for the whole pool).
     :param shards: how many shards the pool has (for progress estimates).
@@ -240,14 +250,12 @@ class ExportUserShardOperator(_ListingOperator):
             results = self.run_parallel(export_prefix, prefixes)
         finally:
             self.release_budget()
-        # Every listing of the shard completed: what the table holds beyond them is gone.
+        # Every listing of the shard completed: what the table holds beyond them is gone. It is
+        # staged for the run's deletion guard, which decides once every task has listed.
         gone = [sub for _, subs in results for sub in subs]
-        with table.writer() as batch:
-            for sub in gone:
-                batch.delete_item(Key={"id": f"USER-{sub}", "type": items.USER})
+        self.stage(context, f"users/{self.shard}", [(f"USER-{sub}", items.USER) for sub in gone])
         for rec, _ in results:
             total.add(rec.counts)
-        total.deleted = len(gone)
         self.log.info("%s; %s", progress.line(), total)
         return total.as_dict("users")
 
@@ -269,14 +277,13 @@ class ExportGroupsOperator(_ListingOperator):
                             batch.put_item(Item=group.to_item(confirmed_at, table.region_name))
         finally:
             self.release_budget()
+        # A group gone from the pool takes its membership items with it (counted for the guard).
         gone = rec.gone()
-        memberships_deleted = 0
-        for name in gone:
-            memberships_deleted += table.delete_partition(items.Membership.partition(name))
-            table.delete(f"GROUP-{name}", items.GROUP)
-        rec.counts.deleted = len(gone)
-        self.log.info("Groups: %s; %d memberships of removed groups deleted", rec.counts, memberships_deleted)
-        return {**rec.counts.as_dict("groups"), "memberships_deleted": memberships_deleted}
+        partitions = [items.Membership.partition(name) for name in gone]
+        members = sum(table.count_partition(p) for p in partitions)
+        self.stage(context, "groups", [(f"GROUP-{name}", items.GROUP) for name in gone], partitions)
+        self.log.info("Groups: %s; %d memberships of removed groups", rec.counts, members)
+        return {**rec.counts.as_dict("groups"), "memberships_gone": members, "memberships_stored": members}
 
 
 def chunk_of(group_name: str, chunks: int) -> int:
@@ -334,39 +341,42 @@ class ExportMembershipChunkOperator(_ListingOperator):
         finally:
             self.release_budget()
         total = Counts()
-        with table.writer() as batch:
-            for name, rec in results:
-                if rec is None:
-                    continue
-                for sub in rec.gone():
-                    batch.delete_item(Key={"id": items.Membership.partition(name), "type": f"{items.MEMBERSHIP}-{sub}"})
-                rec.counts.deleted = len(rec.gone())
-                total.add(rec.counts)
+        gone = []
+        for name, rec in results:
+            if rec is None:
+                continue
+            gone += [(items.Membership.partition(name), f"{items.MEMBERSHIP}-{sub}") for sub in rec.gone()]
+            total.add(rec.counts)
+        self.stage(context, f"memberships/{self.chunk}", gone)
         self.log.info("Memberships of %d groups: %s", len(groups), total)
         return total.as_dict("memberships")
 
 
 class WriteManifestOperator(CognitoBackupBaseOperator):
-    """Record the completed export: timestamp, counts, duration, snapshot reference.
+    """Record the completed export: timestamp, counts, duration, snapshot reference, deletions held back.
 
     Runs only when every task of the run succeeded, so the manifest never claims a partial export.
+    When the deletion guard held deletions back, the manifest records them and the run then fails
+    with the counts and the way out (`DeletionsHeldBack`), so that someone is told.
 
     :param counts: the counting tasks' results (dicts, or lists of dicts from mapped tasks).
+    :param max_delete_fraction: the guard's limit, for the message.
+    :param delete_floor: the guard's floor, for the message.
     """
 
     template_fields: Sequence[str] = (*CognitoBackupBaseOperator.template_fields, "pool_info", "counts")
 
-    def __init__(self, *, counts: Sequence[Any], pool_info: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *, counts: Sequence[Any], pool_info: Any = None,
+                 max_delete_fraction: float = guard.DEFAULT_MAX_FRACTION, delete_floor: int = guard.DEFAULT_FLOOR,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.counts = counts
         self.pool_info = pool_info
+        self.limits = guard.Limits(max_delete_fraction, delete_floor)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        totals: dict[str, int] = {"memberships_deleted": 0}
-        for result in self.counts:
-            for part in [result] if isinstance(result, dict) else list(result or []):
-                for key, value in (part or {}).items():
-                    totals[key] = totals.get(key, 0) + int(value)
+        totals = summed(self.counts)
+        held_back = {kind: totals.get(f"{kind}_held_back", 0) for kind in guard.KINDS}
         started = run_started_ms(context)
         snapshot_item = self.table_hook.get(items.SNAPSHOT_ID, items.SNAPSHOT) or {}
         manifest = items.Manifest(
@@ -376,7 +386,11 @@ class WriteManifestOperator(CognitoBackupBaseOperator):
             snapshot_taken_at=int(snapshot_item.get("takenAt", 0)),
             mfa_reenrolment_needed=(self.pool_info or {}).get("mfa") == "OPTIONAL",
             user_pool_id=self.user_pool_id,
+            deletions_held_back=held_back if any(held_back.values()) else {},
         )
         self.table_hook.put_manifest(manifest)
         self.log.info("Export complete: %s", totals)
+        if manifest.deletions_held_back:
+            decision = guard.decide(totals, self.limits)
+            raise DeletionsHeldBack(held_back_message(context["dag"].dag_id, decision, self.limits))
         return {"exported_at": started, **totals}

@@ -1,7 +1,8 @@
 """Compare what Cognito lists with what the table holds, by content digest.
 
 Only new or changed items are written; items whose entity is gone are returned to the
-caller, who deletes them only once every listing they depend on has completed.
+caller, who stages them for the run's deletion guard (`export/guard.py`) only once every
+listing they depend on has completed.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ class Counts:
     listed: int = 0
     written: int = 0
     unchanged: int = 0
-    deleted: int = 0
     skipped: int = 0
+    stored: int = 0  # items the table held for the scope before the run
+    gone: int = 0  # of those, the ones whose entity is gone from the pool (staged for deletion)
 
     def add(self, other: Counts) -> None:
         for f in fields(self):
@@ -33,7 +35,7 @@ class Reconciler:
     def __init__(self, stored: Iterable[tuple[str, str]], full_refresh: bool = False) -> None:
         self.stored = dict(stored)
         self.full_refresh = full_refresh
-        self.counts = Counts()
+        self.counts = Counts(stored=len(self.stored))
         self._lock = threading.Lock()
 
     def needs_write(self, key: str, digest: str) -> bool:
@@ -55,4 +57,5 @@ class Reconciler:
 
     def gone(self) -> list[str]:
         """Keys stored but not listed. Call only after the scope's listing completed."""
+        self.counts.gone = len(self.stored)
         return list(self.stored)

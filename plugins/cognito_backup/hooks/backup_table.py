@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -24,6 +25,9 @@ SHARD_INDEX_SPEC = {
     # Only what reconciling needs: keys and the content digest, not user data.
     "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["digest"]},
 }
+# Staged deletions: at most about this much of a 400 KB DynamoDB item, kept a week at most.
+STAGED_CHUNK_BYTES = 100_000
+STAGED_TTL_SECONDS = 7 * 86_400
 
 
 class TableMissingError(LookupError):
@@ -191,6 +195,17 @@ class BackupTableHook(NamedCaller, DynamoDBHook):
     def delete(self, item_id: str, item_type: str) -> None:
         self.table.delete_item(Key={"id": item_id, "type": item_type})
 
+    def count_partition(self, partition: str) -> int:
+        """How many items one partition holds (a group's memberships), keys read only."""
+        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("id").eq(partition), "Select": "COUNT"}
+        count = 0
+        while True:
+            page = self.table.query(**kwargs)
+            count += int(page.get("Count", 0))
+            if "LastEvaluatedKey" not in page:
+                return count
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def delete_partition(self, partition: str) -> int:
         """Delete every item of one partition (a removed group's memberships)."""
         deleted = 0
@@ -200,6 +215,60 @@ class BackupTableHook(NamedCaller, DynamoDBHook):
                 batch.delete_item(Key={"id": item["id"], "type": item["type"]})
                 deleted += 1
         return deleted
+
+    # Deletions staged until the run's guard decides
+
+    def stage_deletions(self, run_key: str, scope: str, keys: list[tuple[str, str]],
+                        partitions: list[str] = (), retried: bool = False) -> int:
+        """Keep what one task found gone (item keys, whole partitions) for the run's decision.
+
+        Written as items of the run's partition, at most ~100 KB each; chunk 0, written last,
+        says how many chunks the scope has, so that a retried task's shorter list replaces a
+        longer one. Expire after a week if the run never decides. Returns the items written.
+        """
+        partition = items.staged_partition(run_key)
+        if not keys and not partitions:
+            if retried:  # an earlier try may have staged something
+                self.delete(partition, items.staged_type(scope, 0))
+            return 0
+        chunks: list[dict[str, Any]] = []
+        current: dict[str, Any] = {"keys": [], "partitions": []}
+        size = 0
+        for field, values in (("partitions", list(partitions)), ("keys", [list(k) for k in keys])):
+            for value in values:
+                length = len(json.dumps(value))
+                if size + length > STAGED_CHUNK_BYTES and (current["keys"] or current["partitions"]):
+                    chunks.append(current)
+                    current, size = {"keys": [], "partitions": []}, 0
+                current[field].append(value)
+                size += length
+        chunks.append(current)
+        expires = int(time.time()) + STAGED_TTL_SECONDS
+        for number in [*range(1, len(chunks)), 0]:
+            item = {"id": partition, "type": items.staged_type(scope, number), "expiresAt": expires,
+                    **{k: v for k, v in chunks[number].items() if v}}
+            if number == 0:
+                item["chunks"] = len(chunks)
+            self.put(item)
+        return len(chunks)
+
+    def staged_deletions(self, run_key: str) -> Iterator[dict[str, Any]]:
+        """The valid chunks staged for a run: each with `keys` ([id, type] pairs) and `partitions`."""
+        by_scope: dict[str, list[dict[str, Any]]] = {}
+        for item in self._query(KeyConditionExpression=Key("id").eq(items.staged_partition(run_key)),
+                                ConsistentRead=True):
+            scope, number = item["type"].removeprefix(items.STAGED_DELETIONS + "#").rsplit("#", 1)
+            by_scope.setdefault(scope, []).append({**item, "number": int(number)})
+        for chunks in by_scope.values():
+            first = next((c for c in chunks if c["number"] == 0), None)
+            if first is None:
+                continue  # a task that staged nothing in its latest try
+            for chunk in chunks:
+                if chunk["number"] < int(first["chunks"]):
+                    yield {"keys": chunk.get("keys", []), "partitions": chunk.get("partitions", [])}
+
+    def drop_staged_deletions(self, run_key: str) -> int:
+        return self.delete_partition(items.staged_partition(run_key))
 
     # Manifest and pool snapshot
 
