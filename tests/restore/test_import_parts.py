@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import types
 from pathlib import Path
 
 import boto3
 import pytest
+import requests
 
 from cognito_backup import items
 from cognito_backup.restore import csv_file
 from cognito_backup.restore.csv_job import ImportCsvPartOperator
 from cognito_backup.restore.triggers.import_job import UserImportJobCompleteTrigger
+from cognito_backup.triggers.base import async_client_installed
 from import_runs import REGION, ROLE_ARN
 
 HEADER = [*csv_file.STANDARD_COLUMNS, "custom:department", "custom:legacy_sub", "cognito:mfa_enabled", "cognito:username"]
@@ -95,27 +98,43 @@ def test_a_file_is_utf8_without_bom_and_refuses_to_grow_past_the_limits(monkeypa
         out.add(user())
 
 
-def test_the_trigger_waits_with_the_project_waiter_for_the_job(emulator):
+def first_event(trigger):
+    """Run a trigger as the triggerer would, until its first event."""
+    async def first():
+        async for event in trigger.run():
+            return event
+    return asyncio.run(first()).payload
+
+
+def test_the_trigger_waits_for_the_job_without_the_async_client(emulator):
+    assert not async_client_installed()  # as in every setup this project ships
     trigger = UserImportJobCompleteTrigger(user_pool_id="us-east-1_abc", job_id="import-1", waiter_delay=5,
                                            region_name=REGION)
     classpath, kwargs = trigger.serialize()
     assert classpath == "cognito_backup.restore.triggers.import_job.UserImportJobCompleteTrigger"
     assert UserImportJobCompleteTrigger(**kwargs).waiter_args == {"UserPoolId": "us-east-1_abc", "JobId": "import-1"}
-    # The waiter the trigger runs, here synchronously, against a real (emulated) import job.
+    # The trigger, run as the triggerer runs it, against a real (emulated) import job.
     cognito = boto3.client("cognito-idp", region_name=REGION)
     pool_id = emulator.seed(REGION, users=0, groups=0)
     job = cognito.create_user_import_job(UserPoolId=pool_id, JobName="j", CloudWatchLogsRoleArn=ROLE_ARN)["UserImportJob"]
-    import requests
-
     header = ",".join(cognito.get_csv_header(UserPoolId=pool_id)["CSVHeader"]) + "\n"
     assert requests.put(job["PreSignedUrl"], data=header.encode(),
                         headers={"x-amz-server-side-encryption": "aws:kms"}).status_code == 200
     cognito.start_user_import_job(UserPoolId=pool_id, JobId=job["JobId"])
-    hook = trigger.hook()
-    hook.get_waiter("user_import_job_complete").wait(
-        UserPoolId=pool_id, JobId=job["JobId"], WaiterConfig={"Delay": 1, "MaxAttempts": 20}
-    )
+    trigger = UserImportJobCompleteTrigger(user_pool_id=pool_id, job_id=job["JobId"], waiter_delay=1,
+                                           waiter_max_attempts=30, region_name=REGION)
+    assert first_event(trigger) == {"status": "success", "job_id": job["JobId"]}
     assert cognito.describe_user_import_job(UserPoolId=pool_id, JobId=job["JobId"])["UserImportJob"]["Status"] == "Succeeded"
+
+    # A job that fails (a file with the wrong header) ends the wait with an error event.
+    failing = cognito.create_user_import_job(UserPoolId=pool_id, JobName="k", CloudWatchLogsRoleArn=ROLE_ARN)["UserImportJob"]
+    assert requests.put(failing["PreSignedUrl"], data=b"name,email\n",
+                        headers={"x-amz-server-side-encryption": "aws:kms"}).status_code == 200
+    cognito.start_user_import_job(UserPoolId=pool_id, JobId=failing["JobId"])
+    trigger = UserImportJobCompleteTrigger(user_pool_id=pool_id, job_id=failing["JobId"], waiter_delay=1,
+                                           waiter_max_attempts=10, region_name=REGION)
+    event = first_event(trigger)
+    assert event["status"] == "error" and "did not succeed" in event["message"]
 
 
 def part_operator(**kwargs) -> ImportCsvPartOperator:
@@ -125,15 +144,13 @@ def part_operator(**kwargs) -> ImportCsvPartOperator:
     )
 
 
-def test_the_job_wait_defers_when_the_async_client_is_there(monkeypatch):
+def test_the_job_wait_defers_without_the_async_client():
     try:
         from airflow.sdk.exceptions import TaskDeferred
     except ImportError:  # Airflow 2.x and 3.0
         from airflow.exceptions import TaskDeferred
 
-    import cognito_backup.restore.csv_job as csv_job
-
-    monkeypatch.setattr(csv_job.importlib.util, "find_spec", lambda name: object())
+    assert not async_client_installed()
     with pytest.raises(TaskDeferred) as deferred:
         part_operator(waiter_delay=10)._wait({}, None, "import-7", then="execute_complete")
     assert deferred.value.method_name == "execute_complete"

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -59,6 +60,10 @@ class BackupTableHook(NamedCaller, DynamoDBHook):
     @cached_property
     def table(self):
         return self.get_conn().Table(self.table_name)
+
+    @property
+    def waiter_path(self) -> Path:
+        return Path(__file__).parents[1] / "waiters" / "dynamodb.json"
 
     # Table management
 

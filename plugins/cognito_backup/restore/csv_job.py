@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Sequence
@@ -33,8 +32,8 @@ class ImportCsvPartOperator(_RestoreOperator):
     Waits first for any import job still running in the pool (Cognito runs one at a time). Then
     builds the file (users of buckets ``part``, less those the target already holds), creates a
     job, PUTs the file to its pre-signed URL with ``x-amz-server-side-encryption: aws:kms``,
-    starts it and waits: deferred to :class:`UserImportJobCompleteTrigger` (no worker slot held),
-    or, when not ``deferrable`` or without the async AWS client, polling here.
+    starts it and waits: deferred to :class:`UserImportJobCompleteTrigger` (no worker slot held,
+    with or without the async AWS client), or, when not ``deferrable``, polling here.
 
     :param part: ``[first bucket, last bucket]`` from the plan.
     :param cloudwatch_logs_role_arn: the role the job writes CloudWatch logs with.
@@ -124,7 +123,7 @@ class ImportCsvPartOperator(_RestoreOperator):
 
     def _wait(self, context: Context, cognito: Any, job_id: str, then: str) -> dict[str, Any]:
         self.release_budget()
-        if self.deferrable and importlib.util.find_spec("aiobotocore") is not None:
+        if self.deferrable:
             self.defer(
                 trigger=UserImportJobCompleteTrigger(
                     user_pool_id=self.pool_id, job_id=job_id, waiter_delay=self.waiter_delay,
@@ -133,10 +132,6 @@ class ImportCsvPartOperator(_RestoreOperator):
                 ),
                 method_name=then,
                 timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts + 600),
-            )
-        if self.deferrable:
-            self.log.warning(
-                "Not deferring: the async AWS client (aiobotocore) is not installed; polling the import job here"
             )
         job = self._poll(cognito, job_id)
         if then == "execute_after_earlier":
@@ -158,7 +153,7 @@ class ImportCsvPartOperator(_RestoreOperator):
             delay = min(delay * 2, float(self.waiter_delay))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resumed from the trigger: the job's end as counts, or an error."""
+        """Resumed from the trigger: the job's end as counts, or an error (read from the job itself)."""
         job_id = (event or {}).get("job_id")
         try:
             job = self.cognito_hook(context).describe_user_import_job(self.pool_id, job_id)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
-
 from cognito_backup.hooks.cognito import CognitoHook
+from cognito_backup.triggers.base import ThreadedWaiterTrigger
 
 
-class UserImportJobCompleteTrigger(AwsBaseWaiterTrigger):
+class UserImportJobCompleteTrigger(ThreadedWaiterTrigger):
     """
     Poll `DescribeUserImportJob` until the job is `Succeeded` (or `Failed`, `Stopped`, `Expired`).
 
-    Uses the ``user_import_job_complete`` waiter of ``waiters/cognito-idp.json``. The triggerer
-    needs the provider's async AWS client (``apache-airflow-providers-amazon[aiobotocore]``).
+    Uses the ``user_import_job_complete`` waiter of ``waiters/cognito-idp.json``, with the async
+    AWS client when the triggerer has it, else with the synchronous one in a thread per poll.
 
     :param user_pool_id: the pool the job imports into.
     :param job_id: the import job.
