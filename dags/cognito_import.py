@@ -2,7 +2,7 @@ r"""Airflow import DAG `cognito_import`: restore a backup table into a user pool
 
 Triggered by hand (UI form, CLI `airflow dags trigger cognito_import --conf '{...}'`, REST API):
 
-    check_params -> read_backup -> mode --> dry_run                    (dry_run: reads and checks only)
+    check_params -> point_in_time -> read_backup -> mode --> dry_run   (dry_run: reads and checks only)
                                         |-> target.check -> target.prepare                (or creates the pool)
                                         \-> users.strategy     (chosen from the params meanwhile)
     target.prepare -> groups.create                                  (alongside the users steps)
@@ -11,6 +11,12 @@ Triggered by hand (UI form, CLI `airflow dags trigger cognito_import --conf '{..
                                         (csv_import: users a CSV cannot carry; admin_create: everyone)
         -> memberships.add[segment ...] and memberships.disable (in parallel)
         -> verify                                 (report to report_s3_uri; fails on any difference)
+    [verify or dry_run] -> cleanup                (drops the table point_in_time restored, unless kept)
+
+With `restore_point`, `point_in_time` restores the backup table as it was then into a new table
+(DynamoDB point-in-time recovery) and every later task reads that one. With `target_mode:
+missing_only`, the target is a live pool: only users, groups and memberships it lacks are added,
+and nothing it holds is changed.
 
 Every task only declares here; the work is in `plugins/cognito_backup/restore/`. Every Cognito
 call of a run shares one budget of `cognito_tps` calls per second; a run only adds, so a
@@ -25,6 +31,7 @@ from cognito_backup.compat import DAG, Param, TaskGroup
 from cognito_backup.config import POOL_ID, REGION, TABLE, TOPIC
 from cognito_backup.restore.csv_job import ImportCsvPartOperator
 from cognito_backup.restore.notifications import import_failure_notifier, import_success_notifier
+from cognito_backup.restore.live_pool import NEW_POOL, TARGET_MODES
 from cognito_backup.restore.operators import (
     BACKUP_XCOM,
     PLAN_XCOM,
@@ -43,6 +50,7 @@ from cognito_backup.restore.operators import (
     RestoreUsersOperator,
     VerifyImportOperator,
 )
+from cognito_backup.restore.point_in_time import TABLE_XCOM, DropRestoredTableOperator, RestoreToPointInTimeOperator
 from cognito_backup.restore.report import S3_URI
 
 AWS_CONN_ID = "aws_default"
@@ -89,10 +97,27 @@ PARAMS = {
     "notification_topic_arn": Param(
         None, type=["null", "string"], pattern=TOPIC.pattern, description="SNS topic for failures and completion.",
     ),
+    "target_mode": Param(
+        NEW_POOL, type="string", enum=list(TARGET_MODES),
+        description="new_pool: the target is empty (or holds an earlier run of this import) and ends equal to the "
+        "backup. missing_only: the target is a live pool; only the backed-up users whose sign-in name it lacks are "
+        "created, with the groups and memberships it lacks; nothing it holds is changed, disabled or deleted "
+        "(bring back users deleted by mistake).",
+    ),
+    "restore_point": Param(
+        None, type=["null", "string"], format="date-time",
+        description="Restore the backup as it was at this time, ISO-8601 UTC (e.g. 2026-11-30T14:00:00Z), through "
+        "DynamoDB point-in-time recovery of the table in table_region: within its restorable window (35 days by "
+        "default, up to about 5 minutes ago). Empty: the backup as it is now.",
+    ),
+    "keep_restored_table": Param(
+        False, type="boolean",
+        description="With restore_point: keep the table restored for this run (named <backup_table>-pitr-<time>) "
+        "instead of deleting it after a successful run.",
+    ),
 }
 
-common = {
-    "table_name": "{{ params.backup_table }}",
+on_table = {
     "region_name": "{{ params.table_region }}",
     "cognito_region_name": TARGET_REGION,
     "cognito_tps": "{{ params.cognito_tps }}",
@@ -120,13 +145,20 @@ with DAG(
     check_params = CheckImportParamsOperator(
         task_id="check_params", cloudwatch_logs_role_arn=ROLE_ARN, execution_timeout=timedelta(minutes=5)
     )
+    point_in_time = RestoreToPointInTimeOperator(
+        task_id="point_in_time", table_name="{{ params.backup_table }}", restore_point="{{ params.restore_point or '' }}",
+        execution_timeout=timedelta(minutes=30), **on_table,
+    )
+    # Every later task reads the table point_in_time names: the backup table, or its restore.
+    common = {"table_name": point_in_time.output[TABLE_XCOM], **on_table}
     read_backup = ReadBackupOperator(
         task_id="read_backup", user_pool_id="", execution_timeout=timedelta(minutes=10), **common
     )
     segments = read_backup.output  # the table's scan segments: users and memberships are mapped over them
     backup = read_backup.output[BACKUP_XCOM]
     restoring = {
-        "backup": backup, "strategy": STRATEGY, "legacy_sub_attribute": LEGACY_SUB, **common,
+        "backup": backup, "strategy": STRATEGY, "legacy_sub_attribute": LEGACY_SUB,
+        "target_mode": "{{ params.target_mode }}", **common,
     }
     mode = ChooseBranchOperator(
         task_id="mode", choice="{{ params.dry_run }}",
@@ -194,8 +226,15 @@ with DAG(
         **on_target,
     )
 
-    check_params >> read_backup >> mode >> [dry_run, check, strategy]
+    cleanup = DropRestoredTableOperator(
+        task_id="cleanup", table_name="{{ params.backup_table }}", source=point_in_time.output,
+        keep_restored_table="{{ params.keep_restored_table }}", trigger_rule="none_failed_min_one_success",
+        execution_timeout=timedelta(minutes=10), **on_table,
+    )
+
+    check_params >> point_in_time >> read_backup >> mode >> [dry_run, check, strategy]
     prepare >> [groups, csv_plan, create]  # groups and users are independent
     [groups, reconcile] >> memberships
     reconcile >> disable
     [memberships, disable] >> verify
+    [verify, dry_run] >> cleanup

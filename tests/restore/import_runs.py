@@ -18,14 +18,14 @@ LEGACY = "custom:legacy_sub"
 READ_PREFIXES = ("Describe", "List", "Get", "AdminGet", "Query", "Scan", "BatchGet", "Head")
 
 
-def export(tmp_path, name: str, pool_id: str, region: str = REGION, **extra: Any):
+def export(tmp_path, name: str, pool_id: str, region: str = REGION, conf: dict[str, Any] | None = None, **extra: Any):
     """Back `pool_id` up to table `import-<name>` with the export DAG; return the table name."""
     table = f"import-{name}"
     write_backups_config(tmp_path / f"{name}.yaml", {
         "name": name, "user_pool_id": pool_id, "region": region, "table_name": table, "schedule": None,
         "cognito_tps": 200, "retries": 0, "user_shards": 1, "membership_chunks": 1, **extra,
     })
-    run = run_dag(f"cognito_export_{name}")
+    run = run_dag(f"cognito_export_{name}", conf)
     assert run.state == "success", task_states(run)
     return table
 
@@ -57,12 +57,13 @@ def assert_restored(source_region: str, source_pool_id: str, target_region: str,
 
 
 def assert_matches(expected: dict[str, Any], target: dict[str, Any], old_subs: dict[str, str] | None = None,
-                   legacy: str | None = None) -> dict[str, Any]:
+                   legacy: str | None = None, unreset: str = "CONFIRMED") -> dict[str, Any]:
     """`target` (a `pool_state` without subs) is the restore of `expected` (a pool's or a backup's state).
 
     Restored users: every attribute but `sub` equal, the same enabled flag, status RESET_REQUIRED
-    (CONFIRMED only for a user without a verified email or phone number: Cognito refuses to
-    reset those), the old sub in the legacy attribute when there is one.
+    (`unreset`, CONFIRMED in a new pool, FORCE_CHANGE_PASSWORD in a live one, only for a user
+    without a verified email or phone number: Cognito refuses to reset those), the old sub in the
+    legacy attribute when there is one.
     """
     assert set(target["users"]) == set(expected["users"])
     refused = 0
@@ -74,8 +75,8 @@ def assert_matches(expected: dict[str, Any], target: dict[str, Any], old_subs: d
         assert attrs == want["attributes"], key
         assert got["enabled"] == want["enabled"]
         verified = any(want["attributes"].get(f) == "true" for f in ("email_verified", "phone_number_verified"))
-        assert got["status"] == "RESET_REQUIRED" or (got["status"] == "CONFIRMED" and not verified), got["status"]
-        refused += got["status"] == "CONFIRMED"
+        assert got["status"] == "RESET_REQUIRED" or (got["status"] == unreset and not verified), got["status"]
+        refused += got["status"] == unreset
     assert target["groups"] == expected["groups"]
     assert target["memberships"] == expected["memberships"]
     return {"users": len(expected["users"]), "groups": len(expected["groups"]),

@@ -16,7 +16,7 @@ from cognito_backup.compat import AirflowFailException
 from cognito_backup.export import guard
 from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed
 from cognito_backup.export.reconcile import Counts, Reconciler
-from cognito_backup.hooks.backup_table import TableMissingError
+from cognito_backup.hooks.backup_table import BackupTableHook, TableMissingError
 from cognito_backup.progress import Progress
 from cognito_backup.rate_limit import short_collections
 
@@ -120,6 +120,11 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
                     changed = True
             # The description above still holds unless an index or replica was added since.
             self._wait_active({} if changed else table)
+            # Point-in-time recovery is a setting of each replica: a recovery in a backup Region
+            # restores from that Region's own history.
+            for region in sorted(present | set(self.replica_regions)):
+                BackupTableHook(self.table_name, aws_conn_id=self.aws_conn_id, region_name=region,
+                                caller=type(self).__name__).enable_point_in_time_recovery()
 
     def _convert_legacy_items(self) -> int:
         table = self.table_hook

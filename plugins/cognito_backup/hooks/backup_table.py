@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,26 @@ class BackupTableHook(NamedCaller, DynamoDBHook):
             # Already enabled: DynamoDB refuses to set the same TTL twice.
             if err.response["Error"]["Code"] != "ValidationException":
                 raise
+
+    def point_in_time_recovery(self) -> dict[str, Any]:
+        """The table's `PointInTimeRecoveryDescription` in this Region (status, restorable window)."""
+        try:
+            backups = self.client.describe_continuous_backups(TableName=self.table_name)["ContinuousBackupsDescription"]
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("TableNotFoundException", "ResourceNotFoundException"):
+                raise TableMissingError(f"backup table {self.table_name} does not exist in {self.region_name}") from err
+            raise
+        return backups.get("PointInTimeRecoveryDescription") or {"PointInTimeRecoveryStatus": "DISABLED"}
+
+    def restore_to_point_in_time(self, target_table_name: str, restore_time: datetime) -> dict[str, Any]:
+        """Restore this table as it was at `restore_time` into a new table of this Region."""
+        return self.client.restore_table_to_point_in_time(
+            SourceTableName=self.table_name, TargetTableName=target_table_name, RestoreDateTime=restore_time,
+        )["TableDescription"]
+
+    def drop(self) -> None:
+        """Delete this table (a table restored for one import, never the backup itself)."""
+        self.client.delete_table(TableName=self.table_name)
 
     def add_replica(self, region: str) -> None:
         self.client.update_table(

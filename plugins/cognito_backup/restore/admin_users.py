@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from cognito_backup import items
+from cognito_backup.restore.live_pool import epoch, made_by_this_run
 
 if TYPE_CHECKING:
     from cognito_backup.hooks.cognito import CognitoHook
@@ -81,22 +82,27 @@ class UserRestorer:
     :param cognito: a paced hook (its calls share the run's budget).
     :param legacy_attribute: the target's legacy sub attribute, or None when it has none.
     :param password_length: the pool's minimum password length.
+    :param since: a restore into a live pool: when its run started (see `live_pool`).
     """
 
     def __init__(self, cognito: CognitoHook, user_pool_id: str, legacy_attribute: str | None,
-                 password_length: int = 8) -> None:
+                 password_length: int = 8, since: float | None = None) -> None:
         self.cognito = cognito
         self.user_pool_id = user_pool_id
         self.legacy_attribute = legacy_attribute or None
         self.password_length = password_length
+        self.since = since
 
     def restore(self, user: items.User, present: dict[str, Any] | None = None) -> tuple[str, ...]:
-        """Make `user` exist in `RESET_REQUIRED`. `present`: what a listing found, if it did.
+        """Make `user` exist in `RESET_REQUIRED`. `present`: what a listing found, if it did (a user
+        an earlier try of this restore made is finished; a live pool's own user is left as it is).
 
         Returns outcomes to count: how the user came to exist (`created`, `already_present`,
         `create_refused:<code>`), and what kept it from `RESET_REQUIRED`, if anything.
         """
         if present is not None:
+            if not present.get("ours", True):
+                return (ALREADY_PRESENT,)  # a live pool's own user: never touched
             return self._finish(user, present["status"], present["enabled"], ALREADY_PRESENT)
         try:
             self.cognito.admin_create_user(
@@ -109,6 +115,10 @@ class UserRestorer:
                 if found is None:
                     return ("create_refused:UsernameExistsException",)
                 status, enabled = found.get("UserStatus", ""), bool(found.get("Enabled", True))
+                attributes = {a["Name"]: a.get("Value") for a in found.get("UserAttributes", [])}
+                legacy = attributes.get(self.legacy_attribute) if self.legacy_attribute else None
+                if not made_by_this_run(epoch(found.get("UserCreateDate")), status, legacy, self.since):
+                    return (ALREADY_PRESENT,)  # made meanwhile by someone else, in a live pool: left as it is
                 return self._finish(user, status, enabled, ALREADY_PRESENT)
             if code in PERMANENT_ERRORS:
                 return (f"create_refused:{code}",)
@@ -134,6 +144,11 @@ class UserRestorer:
             # Disabled by an earlier run's last step: its password steps were done before.
             return None
         if status == "FORCE_CHANGE_PASSWORD":
+            if self.since is not None and not has_verified_contact(user.attribute_map):
+                # In a live pool a user with no verified contact stays as created, with a temporary
+                # password nobody knows: CONFIRMED, it would look like a user who signed up again
+                # (see `live_pool`). Either way only an administrator can let it sign in.
+                return RESET_REFUSED
             try:
                 self.cognito.admin_set_user_password(
                     self.user_pool_id, user.pseudo_username, random_password(self.password_length)

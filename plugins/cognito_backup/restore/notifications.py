@@ -16,7 +16,8 @@ TASK_FAILED = (
     "{{ dag.dag_id }}: task {{ ti.task_id }}{% if ti.map_index >= 0 %}[{{ ti.map_index }}]{% endif %} "
     "failed after {{ ti.try_number }} tries in run {{ run_id }} (target pool "
     "{{ params.target_user_pool_id or 'to be created' }}, "
-    "table {{ params.backup_table }} in {{ params.table_region }}).\n"
+    "table {{ params.backup_table }} in {{ params.table_region }}"
+    "{% if params.restore_point %} as it was at {{ params.restore_point }}{% endif %}).\n"
     "An import only adds: clear the failed task, or trigger the DAG again with the same parameters, to resume. "
     "Task log: {{ ti.log_url }}"
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -12,12 +14,14 @@ from botocore.exceptions import ClientError
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from cognito_backup import items, pool
-from cognito_backup.base import CognitoBackupBaseOperator, truthy
+from cognito_backup.base import CognitoBackupBaseOperator, run_started_ms, truthy
 from cognito_backup.compat import AirflowFailException, BaseOperator
 from cognito_backup.hooks.backup_table import TableMissingError
 from cognito_backup.progress import Progress
 from cognito_backup.restore import csv_file, target
 from cognito_backup.restore.admin_users import CognitoCallError, UserRestorer, error_code
+from cognito_backup.restore.live_pool import MISSING_ONLY, NEW_POOL
+from cognito_backup.restore.point_in_time import RestorePointProblem, parse_restore_point
 from cognito_backup.restore.parallel import Workers, list_pool_users, scan_kinds, scan_parallel, threads_for
 from cognito_backup.restore.report import ReportWriter, parse_s3_uri, summary
 from cognito_backup.restore.verify import Comparison, load
@@ -88,6 +92,15 @@ class CheckImportParamsOperator(BaseOperator):
                 f"target_user_pool_id {pool_id} is a pool of Region {pool_id.split('_', 1)[0]}, "
                 f"but target_region is {target_region}"
             )
+        if p.get("target_mode", NEW_POOL) == MISSING_ONLY and not pool_id:
+            problems.append("target_mode missing_only restores into an existing pool: give target_user_pool_id")
+        try:
+            point = parse_restore_point(p.get("restore_point"))
+        except RestorePointProblem as problem:
+            problems.append(str(problem))
+        else:
+            if point and point > datetime.now(timezone.utc):
+                problems.append(f"restore_point {point:%Y-%m-%dT%H:%M:%SZ} is in the future")
         if p.get("strategy", "csv_import") == "csv_import" and not self.cloudwatch_logs_role_arn:
             problems.append(
                 f"the csv_import strategy needs the Airflow Variable {ROLE_VARIABLE}: the ARN of an IAM role "
@@ -100,6 +113,8 @@ class CheckImportParamsOperator(BaseOperator):
             "strategy": p.get("strategy", "csv_import"),
             "dry_run": bool(p.get("dry_run")),
             "create_target_pool": bool(p.get("create_target_pool")),
+            "target_mode": p.get("target_mode", NEW_POOL),
+            "restore_point": p.get("restore_point") or None,
         }
         self.log.info("Import parameters accepted: %s", summary(settings) or settings)
         return settings
@@ -188,19 +203,32 @@ class _RestoreOperator(CognitoBackupBaseOperator):
     :param target: the target task's result (the pool's settings), once known.
     :param strategy: ``csv_import`` or ``admin_create``.
     :param legacy_sub_attribute: the custom attribute that carries each user's old sub.
+    :param target_mode: ``new_pool`` (the target holds only this restore), or ``missing_only`` (a live
+        pool: only what is missing is added, nothing there is changed; see `live_pool`).
     """
 
     template_fields: Sequence[str] = (
-        *CognitoBackupBaseOperator.template_fields, "backup", "target", "strategy", "legacy_sub_attribute"
+        *CognitoBackupBaseOperator.template_fields, "backup", "target", "strategy", "legacy_sub_attribute",
+        "target_mode",
     )
 
     def __init__(self, *, backup: Any = None, target: Any = None, strategy: str = "csv_import",
-                 legacy_sub_attribute: str = "", user_pool_id: str = "", **kwargs: Any) -> None:
+                 legacy_sub_attribute: str = "", user_pool_id: str = "", target_mode: str = NEW_POOL,
+                 **kwargs: Any) -> None:
         super().__init__(user_pool_id=user_pool_id, **kwargs)
         self.backup = backup
         self.target = target
         self.strategy = strategy
         self.legacy_sub_attribute = legacy_sub_attribute
+        self.target_mode = target_mode
+
+    @property
+    def live(self) -> bool:
+        return str(self.target_mode).strip() == MISSING_ONLY
+
+    def since(self, context: Context) -> float | None:
+        """Into a live pool: when the run started (what was made after it is this run's own)."""
+        return run_started_ms(context) / 1000 if self.live else None
 
     @property
     def threads(self) -> int:
@@ -217,6 +245,10 @@ class _RestoreOperator(CognitoBackupBaseOperator):
     @property
     def username_attributes(self) -> list[str]:
         return list((self.target or {}).get("username_attributes") or [])
+
+    def present_users(self, context: Context) -> Comparison:
+        """A comparison to list the target's users into, for what is there already."""
+        return Comparison((self.target or {}).get("legacy_attribute") or None, since=self.since(context))
 
     def list_target(self, cognito: Any, comparison: Comparison) -> None:
         """Every user of the target, into `comparison` (16 listings in parallel)."""
@@ -262,6 +294,7 @@ class CheckTargetOperator(_RestoreOperator):
                 create=truthy(self.create_target_pool),
                 snapshot=self.table_hook.get_snapshot(),
                 exported_at=int((self.backup or {}).get("exported_at", 0)),
+                live=self.live,
             )
         except target.TargetProblem as problem:
             raise AirflowFailException(str(problem)) from None
@@ -270,7 +303,9 @@ class CheckTargetOperator(_RestoreOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         check = self.check(context)
-        if check.create:
+        if self.live:
+            self.log.info("Target pool %s is compatible: what it lacks of the backup will be added", check.user_pool_id)
+        elif check.create:
             self.log.info("A user pool %s will be created from the backup's snapshot", check.pool_name)
         elif check.resume:
             self.log.info(
@@ -325,12 +360,19 @@ class PrepareTargetOperator(_RestoreOperator):
 
 
 class RestoreGroupsOperator(_RestoreOperator):
-    """Create every group with its description, precedence and role; an identical group is already done."""
+    """Create every group with its description, precedence and role; an identical group is already done.
+    Into a live pool, only the groups it lacks (listed first: no call on a group it has)."""
 
     def execute(self, context: Context) -> dict[str, int]:
         groups = [items.Group.from_item(i) for i in self.table_hook.scan_kind(items.GROUP)]
         cognito = self.cognito_hook(context)
         pool_id = self.pool_id
+        present: set[str] = set()
+        if self.live:
+            try:
+                present = {g["GroupName"] for page in cognito.list_groups(pool_id) for g in page}
+            except ClientError as err:
+                raise CognitoCallError("ListGroups", err) from None
 
         def restore(group: items.Group) -> str:
             try:
@@ -342,6 +384,8 @@ class RestoreGroupsOperator(_RestoreOperator):
                     if code == "InvalidParameterException":
                         return f"refused:{code}"
                     raise CognitoCallError("CreateGroup", err) from None
+            if self.live:
+                return "already_present"  # a live pool's group is left as it is
             try:
                 found = items.Group.from_cognito(cognito.get_group(pool_id, group.name))
                 settings = lambda g: (g.description, g.precedence, g.role_arn)  # noqa: E731
@@ -355,10 +399,14 @@ class RestoreGroupsOperator(_RestoreOperator):
         try:
             with Workers(self.threads) as workers:
                 for group in groups:
-                    workers.submit(restore, group)
+                    if group.name not in present:
+                        workers.submit(restore, group)
         finally:
             self.release_budget()
         counts = {"groups": len(groups), **{f"groups_{k}": v for k, v in workers.counts.items()}}
+        if present:
+            counts["groups_already_present"] = counts.get("groups_already_present", 0) + sum(
+                g.name in present for g in groups)
         self.log.info("Groups: %s", summary(counts))
         return counts
 
@@ -408,7 +456,9 @@ class RestoreUsersOperator(_RestoreOperator):
         return True
 
     def should_list_target(self, cognito: Any) -> bool:
-        """Find what an earlier run made, instead of trying to create it again."""
+        """Find what an earlier run made (or a live pool holds), instead of trying to create it again."""
+        if self.live:
+            return True
         if self.strategy == "csv_import":
             return bool((self.target or {}).get("resume"))
         return bool(cognito.first_users(self.pool_id))
@@ -417,13 +467,14 @@ class RestoreUsersOperator(_RestoreOperator):
         t = self.target or {}
         cognito = self.cognito_hook(context)
         restorer = UserRestorer(
-            cognito, self.pool_id, t.get("legacy_attribute") or None, int(t.get("password_length", 8))
+            cognito, self.pool_id, t.get("legacy_attribute") or None, int(t.get("password_length", 8)),
+            since=self.since(context),
         )
         counts: Counter[str] = Counter()
         expected = int((self.backup or {}).get("estimated_users", 0)) // self.total_segments
         progress = Progress(self.log, f"users of segment {self.segment}", expected or None)
         try:
-            with Comparison() as present:
+            with self.present_users(context) as present:
                 listed = self.should_list_target(cognito)
                 if listed:
                     self.list_target(cognito, present)
@@ -491,6 +542,24 @@ class RestoreMembershipsOperator(_RestoreOperator):
         super().__init__(**kwargs)
         self.segment = segment
 
+    def target_members(self, cognito: Any, groups: set[str]) -> set[tuple[str, str]]:
+        """(group, pseudoUsername) of the target's members of `groups` (a group it lacks has none)."""
+        present: set[tuple[str, str]] = set()
+
+        def members(group: str) -> list[tuple[str, str]]:
+            try:
+                return [(group, items.User.from_cognito(raw, self.username_attributes).pseudo_username)
+                        for page in cognito.list_users_in_group(self.pool_id, group) for raw in page]
+            except ClientError as err:
+                if error_code(err) == "ResourceNotFoundException":
+                    return []
+                raise CognitoCallError("ListUsersInGroup", err) from None
+
+        with ThreadPoolExecutor(max_workers=self.threads) as pool:
+            for found in pool.map(members, sorted(groups)):
+                present.update(found)
+        return present
+
     def execute(self, context: Context) -> dict[str, int]:
         cognito = self.cognito_hook(context)
         pool_id = self.pool_id
@@ -511,19 +580,32 @@ class RestoreMembershipsOperator(_RestoreOperator):
             finally:
                 progress.add()
 
+        found = self.table_hook.scan_kind(items.MEMBERSHIP, int(self.segment), self.total_segments)
         try:
+            present: set[tuple[str, str]] = set()
+            if self.live:  # only what the live pool lacks: its members of this segment's groups, listed first
+                found = list(found)
+                present = self.target_members(cognito, {items.Membership.from_item(i).group for i in found})
+            already = 0
             with Workers(self.threads) as workers:
-                for item in self.table_hook.scan_kind(items.MEMBERSHIP, int(self.segment), self.total_segments):
-                    workers.submit(add, items.Membership.from_item(item))
+                for item in found:
+                    member = items.Membership.from_item(item)
+                    if (member.group, member.pseudo_username) in present:
+                        already += 1
+                        continue
+                    workers.submit(add, member)
         finally:
             self.release_budget()
         counts = {f"memberships_{k}": v for k, v in workers.counts.items()}
+        if already:
+            counts["memberships_already_present"] = already
         self.log.info("%s; %s", progress.line(), summary(counts))
         return counts
 
 
 class DisableUsersOperator(_RestoreOperator):
-    """Disable the users that were disabled in the backed-up pool (``AdminDisableUser`` is idempotent)."""
+    """Disable the users that were disabled in the backed-up pool (``AdminDisableUser`` is idempotent);
+    into a live pool, only those this run made."""
 
     def execute(self, context: Context) -> dict[str, int]:
         cognito = self.cognito_hook(context)
@@ -539,10 +621,18 @@ class DisableUsersOperator(_RestoreOperator):
                 raise CognitoCallError("AdminDisableUser", err) from None
 
         try:
-            with Workers(self.threads) as workers:
+            with self.present_users(context) as present, Workers(self.threads) as workers:
+                if self.live:  # only users this run made: a live pool's own are left as they are
+                    self.list_target(cognito, present)
+
                 def note(item: dict[str, Any]) -> None:
-                    if not item.get("userEnabled", True):
-                        workers.submit(disable, items.User.from_item(item))
+                    if item.get("userEnabled", True):
+                        return
+                    user = items.User.from_item(item)
+                    found = present.target_user(user.pseudo_username) if self.live else None
+                    if self.live and (found is None or not found["ours"] or not found["enabled"]):
+                        return
+                    workers.submit(disable, user)
 
                 scan_parallel(self.table_hook, items.USER, note)
         finally:
@@ -550,6 +640,15 @@ class DisableUsersOperator(_RestoreOperator):
         counts = {f"users_{k}": v for k, v in workers.counts.items()}
         self.log.info("Disabled users: %s", summary(counts) or "none")
         return counts
+
+
+def restore_summary(verification: dict[str, int], steps: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Users restored by the run, already present in the target (left as they were), and skipped
+    (Cognito refused to create them: the verification names them as missing)."""
+    restored = verification.get("users_restored", verification.get("target_users", 0))
+    refused = sum(n for step in ("users", "reconcile") for key, n in steps.get(step, {}).items()
+                  if key.startswith("create_refused:"))
+    return {"restored": restored, "already_present": verification.get("users_already_present", 0), "skipped": refused}
 
 
 class VerifyImportOperator(_RestoreOperator):
@@ -587,15 +686,20 @@ class VerifyImportOperator(_RestoreOperator):
         cognito = self.cognito_hook(context)
         uri = self.report_s3_uri if self.report_s3_uri not in (None, "", "None") else None
         try:
-            with Comparison(t.get("legacy_attribute") or None) as comparison:
+            with Comparison(t.get("legacy_attribute") or None, since=self.since(context)) as comparison:
                 load(comparison, cognito, self.table_hook, self.pool_id, self.username_attributes, self.threads)
                 self.release_budget()
                 outcome = comparison.outcome()
+                params = context["params"]
+                steps = self.step_counts(context)
                 report = {
                     "dag_id": context["dag"].dag_id,
                     "run_id": context["run_id"],
-                    "backup_table": self.table_name,
+                    "backup_table": params.get("backup_table") or self.table_name,
                     "table_region": self.region_name,
+                    "restore_point": params.get("restore_point") or None,
+                    "read_from_table": self.table_name,
+                    "target_mode": self.target_mode,
                     "exported_at": (self.backup or {}).get("exported_at"),
                     "source_user_pool_id": (self.backup or {}).get("source_user_pool_id"),
                     "target_user_pool_id": self.pool_id,
@@ -604,7 +708,8 @@ class VerifyImportOperator(_RestoreOperator):
                     "strategy": self.strategy,
                     "legacy_sub_attribute": t.get("legacy_attribute") or None,
                     "mfa_reenrolment_needed": bool((self.backup or {}).get("mfa_reenrolment_needed")),
-                    "steps": self.step_counts(context),
+                    "steps": steps,
+                    "users": restore_summary(outcome.counts, steps),
                     "verification": {"ok": outcome.ok, **outcome.counts},
                     "differences": outcome.differences,
                     "differences_truncated": outcome.truncated,
@@ -662,7 +767,7 @@ class DryRunImportOperator(CheckTargetOperator):
             else:
                 info = target.pool_info(cognito, check.user_pool_id, self.legacy_sub_attribute, True)
                 header, auto_verified, legacy = info["csv_header"], info["auto_verified"], info["legacy_attribute"]
-                with Comparison(legacy or None) as comparison:
+                with Comparison(legacy or None, since=self.since(context)) as comparison:
                     load(comparison, cognito, table, check.user_pool_id, info["username_attributes"], self.threads)
                     outcome = comparison.outcome()
                 counts.update(

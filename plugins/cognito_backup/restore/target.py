@@ -114,8 +114,11 @@ def content_problems(cognito: CognitoHook, table: BackupTableHook, user_pool_id:
 
 
 def check_target(cognito: CognitoHook, table: BackupTableHook, *, user_pool_id: str | None, create: bool,
-                 snapshot: dict[str, Any] | None, exported_at: int) -> TargetCheck:
-    """Everything a restore needs of its target, checked with reads only. Raises TargetProblem."""
+                 snapshot: dict[str, Any] | None, exported_at: int, live: bool = False) -> TargetCheck:
+    """Everything a restore needs of its target, checked with reads only. Raises TargetProblem.
+
+    `live`: a restore of what is missing into a pool in use, which may hold anything.
+    """
     name = restored_pool_name(table.table_name, exported_at)
     if create:
         if snapshot is None:
@@ -136,6 +139,8 @@ def check_target(cognito: CognitoHook, table: BackupTableHook, *, user_pool_id: 
         raise TargetProblem(
             f"target user pool {user_pool_id} is not compatible with the backup: " + "; ".join(problems)
         )
+    if live:
+        return TargetCheck(user_pool_id, False, name, False, 0, 0)
     resume, users, groups, problems = content_problems(
         cognito, table, user_pool_id, target.get("UsernameAttributes") or []
     )

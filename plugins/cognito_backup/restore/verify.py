@@ -4,6 +4,10 @@ Both sides are streamed into a temporary SQLite file and joined in SQL: users by
 pseudoUsername (what a user signs in with: the only key both sides share, since every
 restored user has a new sub), groups by name, memberships by (group, pseudoUsername).
 Differences are reported by pseudo-identifier (`user_ref`) and attribute *names*, never values.
+
+Into a new pool, the target must equal the backup. Into a live pool (`since`: the run's
+start), only what the run made is compared whole; every backed-up user, group and membership
+must be there, and whatever else the pool holds is left out of the comparison.
 """
 
 from __future__ import annotations
@@ -21,15 +25,17 @@ from typing import Any
 
 from cognito_backup import items
 from cognito_backup.restore.admin_users import NOT_WRITABLE, has_verified_contact, legacy_value
+from cognito_backup.restore.live_pool import epoch, made_by_this_run
 from cognito_backup.restore.parallel import list_pool_users, scan_kinds
 
 MAX_LISTED_DIFFERENCES = 100_000
 
 SCHEMA = """
 CREATE TABLE backup_users (pseudo TEXT PRIMARY KEY, sub TEXT, attrs TEXT, enabled INT, verified INT, legacy TEXT);
-CREATE TABLE target_users (pseudo TEXT PRIMARY KEY, sub TEXT, attrs TEXT, enabled INT, status TEXT, legacy TEXT);
-CREATE TABLE backup_groups (name TEXT PRIMARY KEY, settings TEXT);
-CREATE TABLE target_groups (name TEXT PRIMARY KEY, settings TEXT);
+CREATE TABLE target_users (pseudo TEXT PRIMARY KEY, sub TEXT, attrs TEXT, enabled INT, status TEXT, legacy TEXT,
+                           created REAL, ours INT);
+CREATE TABLE backup_groups (name TEXT PRIMARY KEY, settings TEXT, ours INT);
+CREATE TABLE target_groups (name TEXT PRIMARY KEY, settings TEXT, ours INT);
 CREATE TABLE backup_members (grp TEXT, pseudo TEXT, PRIMARY KEY (grp, pseudo));
 CREATE TABLE target_members (grp TEXT, pseudo TEXT, PRIMARY KEY (grp, pseudo));
 CREATE TABLE duplicates (side TEXT, kind TEXT, n INT);
@@ -66,10 +72,14 @@ class Comparison:
 
     :param legacy_attribute: the target's legacy sub attribute, when it has one: each user must
         carry its old sub there, and the attribute is left out of the attribute comparison.
+    :param since: a restore into a live pool: when its run started (epoch seconds). None: the
+        target is the restore's own.
     """
 
-    def __init__(self, legacy_attribute: str | None = None, directory: str | None = None) -> None:
+    def __init__(self, legacy_attribute: str | None = None, directory: str | None = None,
+                 since: float | None = None) -> None:
         self.legacy_attribute = legacy_attribute or None
+        self.since = since
         fd, self.path = tempfile.mkstemp(prefix="cognito-verify-", suffix=".sqlite", dir=directory)
         os.close(fd)
         self.db = sqlite3.connect(self.path, check_same_thread=False)
@@ -118,12 +128,16 @@ class Comparison:
                 continue  # federated users are never backed up nor restored
             user = items.User.from_cognito(raw, username_attributes)
             legacy = user.attribute_map.get(self.legacy_attribute) if self.legacy_attribute else None
+            created = epoch(raw.get("UserCreateDate"))
             rows.append((user.pseudo_username, user.sub, _attrs(user.attributes, self.legacy_attribute),
-                         int(user.enabled), user.status, legacy))
+                         int(user.enabled), user.status, legacy, created,
+                         int(made_by_this_run(created, user.status, legacy, self.since))))
         self._insert("target_users", rows)
 
-    def add_groups(self, side: str, groups: list[items.Group]) -> None:
-        self._insert(f"{side}_groups", [(g.name, _settings(g)) for g in groups])
+    def add_groups(self, side: str, groups: list[items.Group], created: dict[str, float] | None = None) -> None:
+        """Groups of one side; `created`: the target's creation times (groups made by a live-pool run count as its own)."""
+        own = lambda g: self.since is None or (created or {}).get(g.name, 0) >= self.since  # noqa: E731
+        self._insert(f"{side}_groups", [(g.name, _settings(g), int(own(g))) for g in groups])
 
     def add_members(self, side: str, pairs: list[tuple[str, str]]) -> None:
         self._insert(f"{side}_members", list(pairs))
@@ -133,16 +147,17 @@ class Comparison:
     def mapping(self) -> Iterator[tuple[str, str, str]]:
         """(user_ref, old sub, new sub) of every restored user."""
         rows = self.db.execute(
-            "SELECT b.sub, t.sub FROM backup_users b JOIN target_users t ON t.pseudo = b.pseudo ORDER BY b.sub"
+            "SELECT b.sub, t.sub FROM backup_users b JOIN target_users t ON t.pseudo = b.pseudo "
+            "WHERE t.ours = 1 ORDER BY b.sub"
         )
         for old, new in rows:
             yield user_ref(old), old, new
 
     def target_user(self, pseudo: str) -> dict[str, Any] | None:
-        """A listed target user's status and enabled flag, by pseudoUsername."""
+        """A listed target user by pseudoUsername: status, enabled flag, and whether this run made it."""
         with self._lock:
-            row = self.db.execute("SELECT status, enabled FROM target_users WHERE pseudo = ?", (pseudo,)).fetchone()
-        return None if row is None else {"status": row[0], "enabled": bool(row[1])}
+            row = self.db.execute("SELECT status, enabled, ours FROM target_users WHERE pseudo = ?", (pseudo,)).fetchone()
+        return None if row is None else {"status": row[0], "enabled": bool(row[1]), "ours": bool(row[2])}
 
     def unexpected_counts(self) -> tuple[int, int, int]:
         """(target users not in the backup, target groups not in the backup, target users)."""
@@ -166,7 +181,15 @@ class Comparison:
         c["target_memberships"] = q("SELECT COUNT(*) FROM target_members")
         c["users_reset_refused_no_verified_contact"] = q(
             "SELECT COUNT(*) FROM backup_users b JOIN target_users t ON t.pseudo = b.pseudo "
-            "WHERE t.status = 'CONFIRMED' AND b.verified = 0")
+            "WHERE t.ours = 1 AND t.status IN ('CONFIRMED', 'FORCE_CHANGE_PASSWORD') AND b.verified = 0")
+        live = self.since is not None
+        if live:
+            c["users_restored"] = q("SELECT COUNT(*) FROM backup_users b JOIN target_users t ON t.pseudo = b.pseudo "
+                                    "WHERE t.ours = 1")
+            c["users_already_present"] = q("SELECT COUNT(*) FROM backup_users b JOIN target_users t "
+                                           "ON t.pseudo = b.pseudo WHERE t.ours = 0")
+            c["groups_already_present"] = q("SELECT COUNT(*) FROM backup_groups b JOIN target_groups t "
+                                            "ON t.name = b.name WHERE t.ours = 0")
         for side, kind, n in self.db.execute("SELECT side, kind, SUM(n) FROM duplicates GROUP BY side, kind"):
             c[f"diff_duplicate_{side}_{kind}"] = n
 
@@ -181,21 +204,25 @@ class Comparison:
             "SELECT b.sub FROM backup_users b LEFT JOIN target_users t ON t.pseudo = b.pseudo WHERE t.pseudo IS NULL"
         ):
             record("diff_user_missing", {"user": user_ref(sub)})
-        for (sub,) in self.db.execute(
+        # Into a live pool, what else it holds is none of the restore's business.
+        for (sub,) in [] if live else self.db.execute(
             "SELECT t.sub FROM target_users t LEFT JOIN backup_users b ON b.pseudo = t.pseudo WHERE b.pseudo IS NULL"
         ):
             record("diff_user_unexpected", {"target_user": user_ref(sub, "t")})
         rows = self.db.execute(
             "SELECT b.sub, b.attrs, t.attrs, b.enabled, t.enabled, b.verified, t.status, b.legacy, t.legacy "
-            "FROM backup_users b JOIN target_users t ON t.pseudo = b.pseudo"
+            "FROM backup_users b JOIN target_users t ON t.pseudo = b.pseudo WHERE t.ours = 1"
         )
+        # A user Cognito cannot reset (no verified email or phone) stays as restored: with a random
+        # password in a new pool, as created (temporary password) in a live pool.
+        unreset = "FORCE_CHANGE_PASSWORD" if live else "CONFIRMED"
         for sub, b_attrs, t_attrs, b_enabled, t_enabled, verified, status, b_legacy, t_legacy in rows:
             ref = user_ref(sub)
             if b_attrs != t_attrs:
                 record("diff_user_attributes", {"user": ref, "attributes": _differing_names(b_attrs, t_attrs)})
             if b_enabled != t_enabled:
                 record("diff_user_enabled", {"user": ref, "expected_enabled": bool(b_enabled)})
-            if not (status == "RESET_REQUIRED" or (status == "CONFIRMED" and not verified)):
+            if not (status == "RESET_REQUIRED" or (status == unreset and not verified)):
                 record("diff_user_status", {"user": ref, "status": status})
             if self.legacy_attribute and b_legacy != t_legacy:
                 record("diff_user_legacy_sub", {"user": ref})
@@ -203,12 +230,13 @@ class Comparison:
             "SELECT b.name FROM backup_groups b LEFT JOIN target_groups t ON t.name = b.name WHERE t.name IS NULL"
         ):
             record("diff_group_missing", {"group": name})
-        for name, in self.db.execute(
+        for name, in [] if live else self.db.execute(
             "SELECT t.name FROM target_groups t LEFT JOIN backup_groups b ON b.name = t.name WHERE b.name IS NULL"
         ):
             record("diff_group_unexpected", {"group": name})
         for name, in self.db.execute(
-            "SELECT b.name FROM backup_groups b JOIN target_groups t ON t.name = b.name WHERE b.settings != t.settings"
+            "SELECT b.name FROM backup_groups b JOIN target_groups t ON t.name = b.name "
+            "WHERE t.ours = 1 AND b.settings != t.settings"
         ):
             record("diff_group_settings", {"group": name})
         for grp, sub in self.db.execute(
@@ -217,7 +245,7 @@ class Comparison:
             "LEFT JOIN backup_users u ON u.pseudo = m.pseudo WHERE t.pseudo IS NULL"
         ):
             record("diff_membership_missing", {"group": grp, "user": user_ref(sub) if sub else None})
-        for grp, sub in self.db.execute(
+        for grp, sub in [] if live else self.db.execute(
             "SELECT t.grp, u.sub FROM target_members t "
             "LEFT JOIN backup_members m ON m.grp = t.grp AND m.pseudo = t.pseudo "
             "LEFT JOIN target_users u ON u.pseudo = t.pseudo WHERE m.pseudo IS NULL"
@@ -255,8 +283,9 @@ def load_target(comparison: Comparison, cognito: Any, user_pool_id: str, usernam
                 threads: int) -> None:
     """Every user, group and membership of the target pool, into `comparison`."""
     list_pool_users(cognito, user_pool_id, lambda page: comparison.add_target_users(page, username_attributes))
-    groups = [items.Group.from_cognito(g) for page in cognito.list_groups(user_pool_id) for g in page]
-    comparison.add_groups("target", groups)
+    raw_groups = [g for page in cognito.list_groups(user_pool_id) for g in page]
+    groups = [items.Group.from_cognito(g) for g in raw_groups]
+    comparison.add_groups("target", groups, {g["GroupName"]: epoch(g.get("CreationDate")) for g in raw_groups})
 
     def members(group: items.Group) -> None:
         for page in cognito.list_users_in_group(user_pool_id, group.name):
