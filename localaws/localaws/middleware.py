@@ -25,6 +25,7 @@ from localaws.config import RuntimeConfig
 from localaws.control import PREFIX, ControlApi
 from localaws.faults import FaultInjector, FaultRule
 from localaws.global_tables import GLOBAL_TABLES
+from localaws.point_in_time import POINT_IN_TIME
 from localaws.import_jobs import ImportJobs
 from localaws.protocol import AwsCall, Reply
 from localaws.requestlog import RequestLog
@@ -48,14 +49,18 @@ class LocalAws:
         self._apply_settings()
 
     def _apply_settings(self) -> None:
-        # The only setting read outside a request's own path.
-        GLOBAL_TABLES.delay = self.config.current.replica_delay
+        # The only settings read outside a request's own path.
+        settings = self.config.current
+        GLOBAL_TABLES.delay = settings.replica_delay
+        POINT_IN_TIME.lag = settings.pitr_lag
+        POINT_IN_TIME.restore_delay = settings.restore_delay
 
     def reset(self) -> None:
         """Back to the state the server started in (settings and --faults included)."""
         with backends.STATE_LOCK:
             self.import_jobs.reset()
             GLOBAL_TABLES.reset()
+            POINT_IN_TIME.reset()
             backends.reset_moto()
         self.quotas.reset()
         self.faults.replace([_fresh(rule) for rule in self._initial_faults])
