@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every AWS call")
     serve.add_argument("--quotas", choices=QUOTA_MODES, default="off", help="enforce Cognito rate quotas")
-    serve.add_argument("--faults", default="", metavar="SPEC", help="e.g. ListUsers=throttle:0.2,AdminAddUserToGroup=internal:0.05")
+    serve.add_argument("--faults", default="", metavar="SPEC", help="e.g. ListUsers=throttle:0.2,PutItem=drop:0.05:when=after,*=delay:0.01:seconds=3")
     serve.add_argument("--request-log", metavar="FILE", help="append one JSON line per AWS call")
     serve.add_argument("--import-rate", type=float, default=1000.0, metavar="USERS_PER_SECOND", help="Cognito import job speed")
     serve.add_argument("--pitr-lag", type=float, default=300.0, metavar="SECONDS", help="how far LatestRestorableDateTime trails now")
