@@ -19,7 +19,7 @@ from typing import Any
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
-from localaws import backends
+from localaws import backends, table_description
 from localaws.capacity import find_item
 from localaws.ddb_requests import ItemRef
 
@@ -182,15 +182,5 @@ def table_params(source: Table) -> dict[str, Any]:
 
 
 def install() -> None:
-    """Patch moto's Table.describe to show replicas (idempotent)."""
-    if hasattr(Table.describe, "__wrapped__"):
-        return
-    original = Table.describe
-
-    def describe(self: Table, base_key: str = "TableDescription") -> dict[str, Any]:
-        result = original(self, base_key)
-        GLOBAL_TABLES.describe(self, result[base_key])
-        return result
-
-    describe.__wrapped__ = original  # type: ignore[attr-defined]
-    Table.describe = describe
+    """Show replicas in moto's table descriptions (idempotent)."""
+    table_description.extend(GLOBAL_TABLES.describe)

@@ -37,7 +37,7 @@ from typing import Any
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 
-from localaws import backends
+from localaws import backends, table_description
 from localaws.capacity import find_item
 from localaws.ddb_requests import DATA_PLANE, ItemRef, tables
 from localaws.global_tables import GLOBAL_TABLES, table_params
@@ -310,20 +310,6 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-_installed = False
-
-
 def install() -> None:
-    """Patch moto's Table.describe to show a restore's status and summary."""
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    original = Table.describe
-
-    def describe(self: Table, base_key: str = "TableDescription") -> dict[str, Any]:
-        result = original(self, base_key)
-        POINT_IN_TIME.describe(self, result[base_key])
-        return result
-
-    Table.describe = describe  # type: ignore[method-assign]
+    """Show a restore's status and summary in moto's table descriptions (idempotent)."""
+    table_description.extend(POINT_IN_TIME.describe)

@@ -43,7 +43,7 @@ def build_app(settings: Settings, faults: list[FaultRule], request_log: str | No
     scan_index.install()  # before capacity, which meters whatever Table.scan is
     capacity.install()
     global_tables.install()
-    point_in_time.install()  # after global_tables: both extend Table.describe
+    point_in_time.install()
     query_index.install()
     dynamodb_json.install()
     return LocalAws(RuntimeConfig(settings), faults, RequestLog(request_log) if request_log else None)
