@@ -39,7 +39,10 @@ def test_faults_from_the_command_line() -> None:
     with Emulator.start(faults=spec) as emulator:
         cognito = emulator.client("cognito-idp", REGION, retries=NO_RETRIES)
         pool_id = cognito.create_user_pool(PoolName="faulty")["UserPool"]["Id"]
-        assert error_code(lambda: cognito.list_users(UserPoolId=pool_id)) == "TooManyRequestsException"
+        with pytest.raises(ClientError) as error:
+            cognito.list_users(UserPoolId=pool_id)
+        assert error.value.response["Error"]["Code"] == "TooManyRequestsException"
+        assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400  # Cognito throttles with 400, not 429
         with pytest.raises(ClientError) as error:
             cognito.create_group(UserPoolId=pool_id, GroupName="admins")
         assert error.value.response["Error"]["Code"] == "InternalErrorException"
@@ -102,7 +105,10 @@ def test_dynamodb_faults_use_dynamodbs_error_codes(aws: Emulator, dynamodb: Any)
     def query() -> Any:
         return dynamodb.query(TableName="t", KeyConditionExpression="id = :i", ExpressionAttributeValues={":i": {"S": "x"}})
 
-    assert error_code(query) == "ThrottlingException"
+    with pytest.raises(ClientError) as error:
+        query()
+    assert error.value.response["Error"]["Code"] == "ThrottlingException"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_dropped_before_the_backend_the_call_never_happened(aws: Emulator, cognito: Any) -> None:
