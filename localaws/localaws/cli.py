@@ -19,9 +19,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="delay added to every AWS call")
     serve.add_argument("--quotas", choices=QUOTA_MODES, default="off", help="enforce Cognito rate quotas")
-    serve.add_argument("--faults", default="", metavar="SPEC", help="e.g. ListUsers=throttle:0.2,AdminAddUserToGroup=internal:0.05")
+    serve.add_argument("--faults", default="", metavar="SPEC", help="e.g. ListUsers=throttle:0.2,PutItem=drop:0.05:when=after,*=delay:0.01:seconds=3")
     serve.add_argument("--request-log", metavar="FILE", help="append one JSON line per AWS call")
     serve.add_argument("--import-rate", type=float, default=1000.0, metavar="USERS_PER_SECOND", help="Cognito import job speed")
+    serve.add_argument("--pitr-lag", type=float, default=300.0, metavar="SECONDS", help="how far LatestRestorableDateTime trails now")
 
     seed = commands.add_parser("seed", help="create a new user pool full of test users; prints its id")
     seed.add_argument("--endpoint", required=True, help="the emulator, e.g. http://127.0.0.1:4566")
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             faults = parse_spec(args.faults)
-            settings = Settings(latency_ms=args.latency_ms, quotas=args.quotas, import_rate=args.import_rate)
+            settings = Settings(latency_ms=args.latency_ms, quotas=args.quotas, import_rate=args.import_rate, pitr_lag=args.pitr_lag)
             app = build_app(settings, faults, args.request_log)
         except ValueError as error:
             print(f"localaws: {error}", file=sys.stderr)

@@ -15,6 +15,8 @@ class Settings:
     quotas: str = "off"
     import_rate: float = 1000.0  # Cognito import-job users processed per second
     replica_delay: float = 1.0  # seconds a DynamoDB replica stays CREATING / DELETING
+    pitr_lag: float = 300.0  # seconds LatestRestorableDateTime trails now (AWS: about 5 minutes)
+    restore_delay: float = 2.0  # seconds a table restored to a point in time stays CREATING
 
     def validate(self) -> None:
         if self.latency_ms < 0:
@@ -23,8 +25,9 @@ class Settings:
             raise ValueError(f"quotas must be one of {QUOTA_MODES}")
         if self.import_rate <= 0:
             raise ValueError("import_rate must be > 0")
-        if self.replica_delay < 0:
-            raise ValueError("replica_delay must be >= 0")
+        for name in ("replica_delay", "pitr_lag", "restore_delay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
 
 
 class RuntimeConfig:

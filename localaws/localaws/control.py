@@ -5,9 +5,14 @@
                                             jobs; settings back to the command line's
     GET  /_localaws/config                  current settings
     POST /_localaws/config                  {"latency_ms": 50, "quotas": "aws", "import_rate": 500,
-                                             "replica_delay": 1.0} (any subset) -> new settings
+                                             "replica_delay": 1.0, "pitr_lag": 300, "restore_delay": 2.0}
+                                            (any subset) -> new settings
     GET  /_localaws/faults                  current rules with their counters
-    POST /_localaws/faults                  [rule, ...] replaces all rules (see localaws.faults)
+    POST /_localaws/faults                  [rule, ...] replaces all rules (see localaws.faults):
+                                            {"operation": "PutItem", "kind": "throttle"|"internal"|
+                                             "drop"|"delay", "fraction": 0.1, "when": "before"|"after"
+                                             (drop), "seconds": 2 (delay), "service", "match",
+                                             "after", "count"}
     POST /_localaws/seed                    {"region": "us-east-1", "users": N, "groups": G, "seed": S,
                                              "username_attribute": "email"|"none", "one_group_each": bool,
                                              "federated": K, "mfa": "OFF"|"OPTIONAL"|"ON",

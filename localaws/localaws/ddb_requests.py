@@ -7,6 +7,7 @@ from typing import Any
 
 WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
 TRANSACTIONAL = frozenset({"TransactWriteItems", "TransactGetItems"})  # AWS charges these double
+DATA_PLANE = WRITE_OPERATIONS | {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,11 +17,15 @@ class ItemRef:
     table: str
     attributes: dict[str, Any]  # DynamoDB JSON; may hold more than the key
     consistent: bool = True  # reads only: strongly consistent?
+    put: bool = False  # writes only: ``attributes`` is the whole new item
 
 
 def tables(operation: str, params: dict[str, Any]) -> list[str]:
     if "TableName" in params:
         return [params["TableName"]]
+    if operation == "RestoreTableToPointInTime":
+        source = params.get("SourceTableName") or str(params.get("SourceTableArn", "")).rpartition("/")[2]
+        return [name for name in (source, params.get("TargetTableName")) if name]
     if operation in ("BatchWriteItem", "BatchGetItem"):
         return sorted(params.get("RequestItems", {}))
     if operation in TRANSACTIONAL:
@@ -31,7 +36,7 @@ def tables(operation: str, params: dict[str, Any]) -> list[str]:
 
 def writes(operation: str, params: dict[str, Any]) -> list[ItemRef]:
     if operation == "PutItem":
-        return [ItemRef(params["TableName"], params.get("Item", {}))]
+        return [ItemRef(params["TableName"], params.get("Item", {}), put=True)]
     if operation in ("UpdateItem", "DeleteItem"):
         return [ItemRef(params["TableName"], params.get("Key", {}))]
     if operation == "BatchWriteItem":
@@ -39,7 +44,7 @@ def writes(operation: str, params: dict[str, Any]) -> list[ItemRef]:
         for table, requests in params.get("RequestItems", {}).items():
             for request in requests:
                 if "PutRequest" in request:
-                    refs.append(ItemRef(table, request["PutRequest"].get("Item", {})))
+                    refs.append(ItemRef(table, request["PutRequest"].get("Item", {}), put=True))
                 elif "DeleteRequest" in request:
                     refs.append(ItemRef(table, request["DeleteRequest"].get("Key", {})))
         return refs
@@ -47,7 +52,7 @@ def writes(operation: str, params: dict[str, Any]) -> list[ItemRef]:
         refs = []
         for entry in params.get("TransactItems", []):
             if "Put" in entry:
-                refs.append(ItemRef(entry["Put"]["TableName"], entry["Put"].get("Item", {})))
+                refs.append(ItemRef(entry["Put"]["TableName"], entry["Put"].get("Item", {}), put=True))
             for kind in ("Update", "Delete"):
                 if kind in entry:
                     refs.append(ItemRef(entry[kind]["TableName"], entry[kind].get("Key", {})))

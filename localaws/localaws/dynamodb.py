@@ -1,5 +1,6 @@
 """What we add around each DynamoDB call that moto answers: replica updates, capacity
-accounting, the keys written (for the request log) and replication of writes."""
+accounting, the keys written (for the request log), replication of writes and their
+point-in-time history; and the point-in-time recovery calls, which we answer ourselves."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from moto.dynamodb.models import DynamoDBBackend
 
 from localaws import backends, capacity
 from localaws.ddb_requests import TRANSACTIONAL, WRITE_OPERATIONS, ItemRef, keyed_reads, tables, writes
+from localaws.dynamodb_json import may_hold_binary
 from localaws.global_tables import GLOBAL_TABLES, ReplicaError
-from localaws.protocol import AwsCall, Reply, error_reply
+from localaws.point_in_time import OPERATIONS as POINT_IN_TIME_OPERATIONS
+from localaws.point_in_time import POINT_IN_TIME, DynamoError
+from localaws.protocol import AwsCall, Reply, error_reply, json_reply
 
 # Runs moto on the call, optionally with a replacement request body.
 RunMoto = Callable[[bytes | None], Reply]
@@ -33,6 +37,14 @@ def handle(call: AwsCall, run_moto: RunMoto) -> tuple[Reply, dict[str, Any]]:
     backend = backends.dynamodb(call.account, call.region)
     fields = log_fields(call)
     is_write = call.operation in WRITE_OPERATIONS
+
+    if call.operation in POINT_IN_TIME_OPERATIONS:
+        try:
+            return json_reply(call, POINT_IN_TIME.answer(call.account, call.region, call.operation, params)), fields
+        except DynamoError as error:
+            return error_reply(call, error.code, error.message, 400), fields
+    if POINT_IN_TIME.creating(backend, call.operation, params):
+        return error_reply(call, "ResourceNotFoundException", "Requested resource not found", 400), fields
 
     body = None
     if call.operation == "UpdateTable" and params.get("ReplicaUpdates"):
@@ -58,10 +70,12 @@ def handle(call: AwsCall, run_moto: RunMoto) -> tuple[Reply, dict[str, Any]]:
         fields["wcu"] = factor * sum(capacity.write_units(old, new) for old, new in zip(before, after))
         fields["writes"] = [key for key in (_key_values(backend, ref) for ref in refs) if key]
         GLOBAL_TABLES.replicate(call.account, call.region, refs)
+        POINT_IN_TIME.record(call.account, call.region, refs, plain=not may_hold_binary(call.body))
     reads = [capacity.read_units(_size(backend, ref), ref.consistent) for ref in keyed_reads(call.operation, params)]
     fields["rcu"] = factor * (sum(reads) + sum(query_units))
     if call.operation == "DeleteTable":
         GLOBAL_TABLES.forget(call.account, call.region, params["TableName"])
+        POINT_IN_TIME.forget(call.account, call.region, params["TableName"])  # its memory, now
     return reply, fields
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
-from localaws import backends
+from localaws import backends, table_description
 from localaws.capacity import find_item
 from localaws.ddb_requests import ItemRef
 
@@ -72,7 +72,7 @@ class GlobalTables:
             raise ReplicaError("Global tables need a stream with StreamViewType NEW_AND_OLD_IMAGES.")
         if not stream.get("StreamEnabled"):
             source.set_stream_specification(dict(_STREAM))
-        replica = backends.dynamodb(account, target).create_table(source.name, **_table_params(source))
+        replica = backends.dynamodb(account, target).create_table(source.name, **table_params(source))
         for item in source.all_items():
             replica.put_item(copy.deepcopy(item.to_json()["Attributes"]))
         group[target] = _Replica("CREATING", time.monotonic() + self.delay)
@@ -106,19 +106,24 @@ class GlobalTables:
     def replicate(self, account: str, region: str, refs: list[ItemRef]) -> None:
         """Copy the current state of written items from ``region`` to the other replicas."""
         for ref in refs:
-            group = self._groups.get((account, ref.table))
-            if not group or region not in group:
+            others = self.copied_to(account, region, ref.table)
+            if not others:
                 continue
             source = backends.dynamodb(account, region).tables[ref.table]
             item = find_item(source, ref.attributes)
-            for other in group:
-                replica = backends.dynamodb(account, other).tables.get(ref.table)
-                if other == region or replica is None:
-                    continue
+            for other in others:
+                replica = backends.dynamodb(account, other).tables[ref.table]
                 if item is None:
                     replica.delete_item(*_key_of(source, ref.attributes))
                 else:
                     replica.put_item(copy.deepcopy(item.to_json()["Attributes"]))
+
+    def copied_to(self, account: str, region: str, table_name: str) -> list[str]:
+        """The other Regions that ``replicate`` copies this table's writes to."""
+        group = self._groups.get((account, table_name))
+        if not group or region not in group:
+            return []
+        return [other for other in group if other != region and table_name in backends.dynamodb(account, other).tables]
 
     def describe(self, table: Table, description: dict[str, Any]) -> None:
         group = self._groups.get((table.account_id, table.name))
@@ -147,7 +152,7 @@ def _key_of(table: Table, attributes: dict[str, Any]) -> tuple[DynamoType, Dynam
     return DynamoType(attributes[table.hash_key_attr]), range_key
 
 
-def _table_params(source: Table) -> dict[str, Any]:
+def table_params(source: Table) -> dict[str, Any]:
     """create_table arguments for a replica of ``source`` (the Region's own KMS key)."""
     provisioned = source.billing_mode != "PAY_PER_REQUEST"
 
@@ -177,15 +182,5 @@ def _table_params(source: Table) -> dict[str, Any]:
 
 
 def install() -> None:
-    """Patch moto's Table.describe to show replicas (idempotent)."""
-    if hasattr(Table.describe, "__wrapped__"):
-        return
-    original = Table.describe
-
-    def describe(self: Table, base_key: str = "TableDescription") -> dict[str, Any]:
-        result = original(self, base_key)
-        GLOBAL_TABLES.describe(self, result[base_key])
-        return result
-
-    describe.__wrapped__ = original  # type: ignore[attr-defined]
-    Table.describe = describe
+    """Show replicas in moto's table descriptions (idempotent)."""
+    table_description.extend(GLOBAL_TABLES.describe)

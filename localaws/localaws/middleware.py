@@ -1,20 +1,23 @@
 """The WSGI application: moto's dispatcher wrapped with everything localaws adds.
 
 For every AWS call, in order: identify it (service, Region, operation); throttle it if
-its Cognito quota bucket is empty; inject a fault if a rule says so; wait the configured
-latency (outside the state lock, so concurrent clients overlap); answer it (our Cognito
-handlers, or moto with DynamoDB bookkeeping around it, or plain moto) under the state
-lock; write one request-log record. Requests under /_localaws/ go to the control API.
+its Cognito quota bucket is empty, else ask the fault rules; wait the configured latency
+(plus a delay fault's spike; outside the state lock, so concurrent clients overlap); answer
+it (our Cognito handlers, or moto with DynamoDB bookkeeping around it, or plain moto) under
+the state lock, unless a fault answers instead or drops the connection (before or after the
+backend); write one request-log record. Requests under /_localaws/ go to the control API.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.http import HTTP_STATUS_CODES
@@ -25,6 +28,7 @@ from localaws.config import RuntimeConfig
 from localaws.control import PREFIX, ControlApi
 from localaws.faults import FaultInjector, FaultRule
 from localaws.global_tables import GLOBAL_TABLES
+from localaws.point_in_time import POINT_IN_TIME
 from localaws.import_jobs import ImportJobs
 from localaws.protocol import AwsCall, Reply
 from localaws.requestlog import RequestLog
@@ -48,14 +52,18 @@ class LocalAws:
         self._apply_settings()
 
     def _apply_settings(self) -> None:
-        # The only setting read outside a request's own path.
-        GLOBAL_TABLES.delay = self.config.current.replica_delay
+        # The only settings read outside a request's own path.
+        settings = self.config.current
+        GLOBAL_TABLES.delay = settings.replica_delay
+        POINT_IN_TIME.lag = settings.pitr_lag
+        POINT_IN_TIME.restore_delay = settings.restore_delay
 
     def reset(self) -> None:
         """Back to the state the server started in (settings and --faults included)."""
         with backends.STATE_LOCK:
             self.import_jobs.reset()
             GLOBAL_TABLES.reset()
+            POINT_IN_TIME.reset()
             backends.reset_moto()
         self.quotas.reset()
         self.faults.replace([_fresh(rule) for rule in self._initial_faults])
@@ -86,30 +94,43 @@ class LocalAws:
                 "region": call.region,
                 "category": quotas.category(call.service, call.operation),
                 "outcome": outcome,
-                "status": reply.status,
+                "status": reply.status if reply else None,
                 "agent": requestlog.agent(environ.get("HTTP_USER_AGENT", "")),
                 **fields,
             }
             self.request_log.write(record)
+        if reply is None:
+            _drop_connection(environ)
         headers = list(reply.headers)
         if not any(name.lower() == "content-length" for name, _ in headers):  # moto's is right (HEAD too)
             headers.append(("Content-Length", str(len(reply.body))))
         start_response(f"{reply.status} {HTTP_STATUS_CODES.get(reply.status, '')}", headers)
         return [reply.body]
 
-    def _answer(self, call: AwsCall, environ: dict[str, Any]) -> tuple[Reply, str, dict[str, Any]]:
-        """The reply, the log outcome and the extra log fields of one AWS call."""
-        refusal = self._refusal(call)
-        latency_ms = self.config.current.latency_ms
-        if latency_ms:
-            time.sleep(latency_ms / 1000)
-        if not _parses(call):
+    def _answer(self, call: AwsCall, environ: dict[str, Any]) -> tuple[Reply | None, str, dict[str, Any]]:
+        """The reply (None: drop the connection instead), the log outcome and the extra log
+        fields of one AWS call. Quotas and fault rules decide on arrival, before any latency."""
+        throttled = self._throttled(call)
+        fault = None if throttled else self.faults.decide(call.service, call.operation, call.body)
+        spike = fault.seconds if fault and fault.kind == "delay" else None
+        wait = self.config.current.latency_ms / 1000 + (spike or 0)
+        if wait:
+            time.sleep(wait)
+        parses = _parses(call)
+        fields = dynamodb.log_fields(call) if parses and call.service == "dynamodb" else {}
+        if fault:
+            fields["fault"] = fault.kind
+        if fault and fault.kind == "drop" and fault.when == "before":
+            return None, "fault", fields
+        if not parses:
             reply = protocol.error_reply(call, "SerializationException", "The request body is not valid JSON.", 400)
-            return reply, "error:SerializationException", {}
-        fields = dynamodb.log_fields(call) if call.service == "dynamodb" else {}
-        if refusal:
-            outcome, reply = refusal
-            return reply, outcome, fields
+            return reply, "error:SerializationException", fields
+        if throttled or (fault and fault.kind == "throttle"):
+            code, status = protocol.throttling_error(call)
+            return protocol.error_reply(call, code, "Too many requests", status), "throttled" if throttled else "fault", fields
+        if fault and fault.kind == "internal":
+            code, status = protocol.internal_error(call)
+            return protocol.error_reply(call, code, "Internal error (injected by localaws)", status), "fault", fields
         try:
             with backends.STATE_LOCK:
                 reply, fields = self._backend(call, environ, fields)
@@ -118,23 +139,14 @@ class LocalAws:
             code, status = protocol.internal_error(call)
             return protocol.error_reply(call, code, f"{type(error).__name__}: {error}", status), f"error:{code}", fields
         outcome = "ok" if reply.ok else f"error:{protocol.error_code(reply)}"
+        if fault and fault.kind == "drop":  # after the backend applied the call
+            return None, "fault", {**fields, "backend": outcome}
         return reply, outcome, fields
 
-    def _refusal(self, call: AwsCall) -> tuple[str, Reply] | None:
-        """("throttled", reply) when the call's quota bucket is empty, ("fault", reply) when
-        a fault rule fires, else None. Decided on arrival, before any latency."""
+    def _throttled(self, call: AwsCall) -> bool:
+        """Whether the call's Cognito quota bucket is empty."""
         category = quotas.category(call.service, call.operation)
-        if category and self.config.current.quotas == "aws" and not self.quotas.admit(call.account, call.region, category):
-            code, status = protocol.throttling_error(call)
-            return "throttled", protocol.error_reply(call, code, "Too many requests", status)
-        kind = self.faults.decide(call.service, call.operation, call.body)
-        if kind == "throttle":
-            code, status = protocol.throttling_error(call)
-            return "fault", protocol.error_reply(call, code, "Too many requests", status)
-        if kind == "internal":
-            code, status = protocol.internal_error(call)
-            return "fault", protocol.error_reply(call, code, "Internal error (injected by localaws)", status)
-        return None
+        return bool(category) and self.config.current.quotas == "aws" and not self.quotas.admit(call.account, call.region, category)
 
     def _backend(self, call: AwsCall, environ: dict[str, Any], fields: dict[str, Any]) -> tuple[Reply, dict[str, Any]]:
         handler = self.cognito_handlers.get(call.operation) if call.service == "cognito-idp" else None
@@ -144,7 +156,8 @@ class LocalAws:
             except CognitoError as error:
                 return protocol.error_reply(call, error.code, error.message, error.status), fields
         if call.service == "dynamodb":
-            return dynamodb.handle(call, lambda body: self._run_moto(environ, call.body if body is None else body))
+            reply, table_fields = dynamodb.handle(call, lambda body: self._run_moto(environ, call.body if body is None else body))
+            return reply, {**fields, **table_fields}
         return self._run_moto(environ, call.body), fields
 
     def _run_moto(self, environ: dict[str, Any], body: bytes) -> Reply:
@@ -160,6 +173,16 @@ class LocalAws:
         finally:
             getattr(chunks, "close", lambda: None)()
         return Reply(int(captured["status"].split()[0]), list(captured["headers"]), data)
+
+
+def _drop_connection(environ: dict[str, Any]) -> NoReturn:
+    """Close the client's connection without a reply. werkzeug takes the error for a client
+    that went away and sends nothing."""
+    connection = environ.get("werkzeug.socket")
+    if connection is not None:  # else werkzeug waits on it for a next request, the client for a reply
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    raise ConnectionAbortedError("connection dropped by a fault rule")
 
 
 def _parses(call: AwsCall) -> bool:

@@ -49,7 +49,8 @@ def _note(table: Table, item: Any) -> None:
 
 
 def _candidates(table: Table, index_name: str | None, hash_key: Any, hash_conditions: Any) -> list | None:
-    if not index_name:
+    if not index_name or all(index.name != index_name for index in table.global_indexes):
+        # the table or a local index: both are keyed by the table's partition key
         partition = table.items.get(hash_key) if hash_key is not None else None
         if partition is None:
             return []

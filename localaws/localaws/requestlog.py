@@ -8,8 +8,11 @@ Record shape (keys always present unless noted)::
     operation e.g. ListUsers, BatchWriteItem, PutObject
     region    from the SigV4 credential scope
     category  Cognito quota category, null for other services
-    outcome   "ok" | "throttled" (quota) | "fault" (injected) | "error:<ErrorCode>"
-    status    HTTP status
+    outcome   "ok" | "throttled" (quota) | "fault" (injected) | "error:<ErrorCode>"; a delay
+              fault's call has the outcome of its answer
+    status    HTTP status, null when the connection was dropped
+    fault     only when a fault rule fired: its kind (throttle, internal, drop, delay)
+    backend   only for a drop after the backend: the outcome the client never saw
     agent     who called, from the User-Agent that Airflow's AWS hooks extend:
               {"airflow": version, "caller": class name or "Unknown", "dag_key": hashed DAG id},
               null for a plain SDK call (test code, scripts)

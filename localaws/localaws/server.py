@@ -18,6 +18,7 @@ from localaws import (
     dynamodb_json,
     fast_items,
     global_tables,
+    point_in_time,
     query_index,
     scan_index,
     stream_records,
@@ -42,6 +43,7 @@ def build_app(settings: Settings, faults: list[FaultRule], request_log: str | No
     scan_index.install()  # before capacity, which meters whatever Table.scan is
     capacity.install()
     global_tables.install()
+    point_in_time.install()
     query_index.install()
     dynamodb_json.install()
     return LocalAws(RuntimeConfig(settings), faults, RequestLog(request_log) if request_log else None)

@@ -44,6 +44,7 @@ class Emulator:
         faults: str | list[dict[str, Any]] | None = None,
         request_log: str | None = None,
         import_rate: float = 1000,
+        pitr_lag: float = 300,
         host: str = "127.0.0.1",
         timeout: float = 60,
     ) -> Emulator:
@@ -65,6 +66,7 @@ class Emulator:
             "--latency-ms", str(latency_ms),
             "--quotas", quotas,
             "--import-rate", str(import_rate),
+            "--pitr-lag", str(pitr_lag),
             "--request-log", request_log,
         ]  # fmt: skip
         if isinstance(faults, str):
@@ -119,7 +121,7 @@ class Emulator:
         return self._get("/_localaws/faults")
 
     def set_config(self, **settings: Any) -> dict[str, Any]:
-        """Change latency_ms, quotas ("aws" / "off"), import_rate or replica_delay."""
+        """Change latency_ms, quotas ("aws" / "off"), import_rate, replica_delay, pitr_lag or restore_delay."""
         return post_json(self.endpoint, "/_localaws/config", settings)
 
     def reset(self) -> None:

@@ -61,3 +61,23 @@ def test_query_results_are_not_the_stored_items(aws, dynamodb):
     assert [sorted(i) for i in projected["Items"]] == [["digest", "type"], ["digest", "type"]]
     full = dynamodb.query(TableName="p", KeyConditionExpression="id = :p", ExpressionAttributeValues={":p": {"S": "P"}})
     assert [i["attrs"] for i in full["Items"]] == [item["attrs"]] * 5
+
+
+def test_local_index_queries_read_the_partition(aws, dynamodb):
+    dynamodb.create_table(
+        TableName="l", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("id", "type", "status")],
+        LocalSecondaryIndexes=[{"IndexName": "byStatus", "Projection": {"ProjectionType": "ALL"},
+                                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"},
+                                              {"AttributeName": "status", "KeyType": "RANGE"}]}],
+    )
+    for i in range(6):
+        dynamodb.put_item(TableName="l", Item={"id": {"S": f"P{i % 2}"}, "type": {"S": f"T{i}"}, "status": {"S": f"S{i % 3}"}})
+    found = dynamodb.query(TableName="l", IndexName="byStatus", KeyConditionExpression="id = :p AND #s = :s",
+                           ExpressionAttributeNames={"#s": "status"},
+                           ExpressionAttributeValues={":p": {"S": "P0"}, ":s": {"S": "S1"}})["Items"]
+    assert [i["type"]["S"] for i in found] == ["T4"]
+    whole = dynamodb.query(TableName="l", IndexName="byStatus", KeyConditionExpression="id = :p",
+                           ExpressionAttributeValues={":p": {"S": "P1"}})["Items"]
+    assert [i["status"]["S"] for i in whole] == ["S0", "S1", "S2"]  # in the index's sort order

@@ -25,7 +25,9 @@ OTHER_REGION = "us-west-2"
 def test_health_reports_settings(aws: Emulator) -> None:
     health = aws.health()
     assert health["status"] == "ok"
-    assert health["settings"] == {"latency_ms": 0.0, "quotas": "off", "import_rate": 1000.0, "replica_delay": 1.0}
+    assert health["settings"] == {
+        "latency_ms": 0.0, "quotas": "off", "import_rate": 1000.0, "replica_delay": 1.0, "pitr_lag": 300.0, "restore_delay": 2.0,
+    }
 
 
 def test_unknown_control_endpoint_is_404(aws: Emulator) -> None:
