@@ -98,6 +98,8 @@ class LocalAws:
                 "agent": requestlog.agent(environ.get("HTTP_USER_AGENT", "")),
                 **fields,
             }
+            if call.service == quotas.QUOTA_SERVICE:
+                record.update(requestlog.cognito_target(call))
             self.request_log.write(record)
         if reply is None:
             _drop_connection(environ)

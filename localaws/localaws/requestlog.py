@@ -19,6 +19,9 @@ Record shape (keys always present unless noted)::
     table     DynamoDB only: table name (several joined by ",", null if none)
     wcu, rcu  DynamoDB only: capacity units consumed (AWS sizing rules)
     writes    DynamoDB write operations only: [[id, type], ...] keys written
+    target    Cognito only, when the call names them: {"user": Username, "group": GroupName}
+              (a test's evidence of which user or group a call touched; the emulator's log is
+              development data, never the product's)
 
 The file is written under a lock, one ``write`` per line, so a reader that starts at a
 line boundary (an offset previously returned by ``end_offset``) sees only whole records.
@@ -76,3 +79,16 @@ def read(path: str, since: int = 0) -> list[dict[str, Any]]:
 def end_offset(path: str) -> int:
     """The current end of the log: pass it to ``read(since=...)`` to skip what came before."""
     return os.path.getsize(path)
+
+
+def cognito_target(call: Any) -> dict[str, Any]:
+    """The user and group a Cognito call names, as a `target` field (empty when it names neither)."""
+    try:
+        params = call.params
+    except ValueError:
+        return {}
+    if not isinstance(params, dict):
+        return {}
+    found = {key: params[name] for key, name in (("user", "Username"), ("group", "GroupName"))
+             if isinstance(params.get(name), str)}
+    return {"target": found} if found else {}

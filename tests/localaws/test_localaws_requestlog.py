@@ -43,6 +43,17 @@ def only(aws: Emulator, mark: int) -> dict[str, Any]:
     return records[0]
 
 
+def test_cognito_records_name_the_user_and_group_a_call_touches(aws: Emulator, cognito: Any) -> None:
+    pool = cognito.create_user_pool(PoolName="targets")["UserPool"]["Id"]
+    cognito.create_group(UserPoolId=pool, GroupName="staff")
+    mark = aws.mark()
+    cognito.admin_create_user(UserPoolId=pool, Username="zoë", MessageAction="SUPPRESS")
+    cognito.admin_add_user_to_group(UserPoolId=pool, Username="zoë", GroupName="staff")
+    cognito.list_groups(UserPoolId=pool)
+    records = aws.requests(since=mark)
+    assert [r.get("target") for r in records] == [{"user": "zoë"}, {"user": "zoë", "group": "staff"}, None]
+
+
 def test_cognito_record_shape(aws: Emulator, cognito: Any) -> None:
     aws.set_config(latency_ms=30)
     mark = aws.mark()
