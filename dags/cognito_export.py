@@ -1,12 +1,14 @@
 """Airflow export DAGs: one per entry of the backups configuration, `cognito_export_<name>`.
 
-    prepare -> users.shard[...]                         -> deletions -> manifest
-            -> groups -> memberships[chunk ...]         ->
+    prepare -> users.shard[...]                                  -> finish
+            -> groups_and_memberships.groups -> .memberships[...] ->
 
-`prepare` is the preflight, the table and the pool snapshot, in that order. The listing tasks
-write what is new or changed and stage what is gone; `deletions` removes what they staged, or
-holds all of it back when the run found more gone than the deletion guard allows (the
-manifest then records it and the run fails, saying so).
+`prepare` is the preflight, the table and the pool snapshot, in that order; it splits the user
+listing into tasks by the pool's size. `groups` lists the groups and, when there are few, their
+members; else the `memberships` tasks do. The listing tasks write what is new or changed and
+stage what is gone; `finish` removes what they staged, or holds all of it back when the run
+found more gone than the deletion guard allows, then writes the manifest (when deletions were
+held back, the run then fails, saying so).
 
 Every task only declares here; the work is in `plugins/cognito_backup/export/`.
 """
@@ -18,27 +20,19 @@ from pathlib import Path
 
 from cognito_backup.compat import DAG, Asset, Param, TaskGroup
 from cognito_backup.config import BackupConfig, load_backups
-from cognito_backup.export.deletions import ApplyDeletionsOperator
 from cognito_backup.export.operators import (
+    COUNTS_XCOM,
+    POOL_XCOM,
     ExportGroupsOperator,
     ExportMembershipChunkOperator,
     ExportUserShardOperator,
+    FinishExportOperator,
     PrepareExportOperator,
-    WriteManifestOperator,
 )
-from cognito_backup.items import HEX
 from cognito_backup.notifications import failure_notifier, success_notifier
 
 FULL_REFRESH = "{{ params.full_refresh }}"
 ALLOW_MASS_DELETE = "{{ params.allow_mass_delete }}"
-
-
-def shard_prefixes(shards: int) -> list[str]:
-    """`sub` prefixes splitting the pool into `shards` parts (1, 16, 256 or 4096)."""
-    prefixes = [""]
-    while len(prefixes) < shards:
-        prefixes = [p + h for p in prefixes for h in HEX]
-    return prefixes
 
 
 def export_dag(cfg: BackupConfig) -> DAG:
@@ -85,31 +79,27 @@ def export_dag(cfg: BackupConfig) -> DAG:
     ) as dag:
         prepare = PrepareExportOperator(
             task_id="prepare", replica_regions=list(cfg.backup_regions), manage_table=cfg.manage_table,
-            full_refresh=FULL_REFRESH, execution_timeout=timedelta(hours=1), **common,
+            full_refresh=FULL_REFRESH, user_shards=cfg.user_shards, execution_timeout=timedelta(hours=1), **common,
         )
 
-        listing = {"pool_info": prepare.output, "full_refresh": FULL_REFRESH, **common}
+        listing = {"pool_info": prepare.output[POOL_XCOM], "full_refresh": FULL_REFRESH, **common}
         with TaskGroup("users"):
-            users = ExportUserShardOperator.partial(
-                task_id="shard", shards=cfg.user_shards, **listing
-            ).expand(shard=shard_prefixes(cfg.user_shards))
+            users = ExportUserShardOperator.partial(task_id="shard", **listing).expand(prefixes=prepare.output)
         with TaskGroup("groups_and_memberships"):
-            groups = ExportGroupsOperator(task_id="groups", **listing)
-            memberships = ExportMembershipChunkOperator.partial(
-                task_id="memberships", chunks=cfg.membership_chunks, **listing
-            ).expand(chunk=list(range(cfg.membership_chunks)))
-            groups >> memberships
+            groups = ExportGroupsOperator(task_id="groups", membership_chunks=cfg.membership_chunks, **listing)
+            memberships = ExportMembershipChunkOperator.partial(task_id="memberships", **listing).expand(
+                chunk=groups.output
+            )
 
-        guard_limits = {"max_delete_fraction": cfg.max_delete_fraction, "delete_floor": cfg.delete_floor}
-        deletions = ApplyDeletionsOperator(
-            task_id="deletions", counts=[users.output, groups.output, memberships.output],
-            allow_mass_delete=ALLOW_MASS_DELETE, **guard_limits, **common,
-        )
-        manifest = WriteManifestOperator(
-            task_id="manifest",
-            counts=[users.output, groups.output, memberships.output, deletions.output],
-            pool_info=prepare.output,
-            **guard_limits,
+        finish = FinishExportOperator(
+            task_id="finish",
+            counts=[users.output, groups.output[COUNTS_XCOM], memberships.output],
+            pool_info=prepare.output[POOL_XCOM],
+            max_delete_fraction=cfg.max_delete_fraction,
+            delete_floor=cfg.delete_floor,
+            allow_mass_delete=ALLOW_MASS_DELETE,
+            # The memberships task is skipped when the groups task listed the members itself.
+            trigger_rule="none_failed",
             outlets=[Asset(name=f"cognito_backup_{cfg.name}", uri=f"dynamodb://{cfg.region}/{cfg.table_name}")],
             on_success_callback=(
                 [success_notifier(cfg.notification_topic_arn, cfg.aws_conn_id, cfg.region, "export")]
@@ -118,7 +108,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
             **common,
         )
         prepare >> [users, groups]
-        [users, memberships] >> deletions >> manifest
+        [users, groups, memberships] >> finish
     return dag
 
 

@@ -67,11 +67,10 @@ def test_export_dag_shape(tmp_path):
     write_backups_config(tmp_path / "backups.yaml", ENTRY)
     dag = parse().dags["cognito_export_integrity"]
     assert dag.max_active_runs == 1 and not dag.catchup
-    assert dag.get_task("manifest").outlets
+    assert dag.get_task("finish").outlets
     listing = {"users.shard", "groups_and_memberships.groups", "groups_and_memberships.memberships"}
     # Deletions are decided once every listing task has finished, then the manifest is written.
-    assert set(dag.get_task("deletions").upstream_task_ids) == listing
-    assert set(dag.get_task("manifest").upstream_task_ids) == {"prepare", "deletions", *listing}
+    assert set(dag.get_task("finish").upstream_task_ids) == {"prepare", *listing}
     assert set(dag.get_task("users.shard").upstream_task_ids) == {"prepare"}
     assert set(dag.get_task("groups_and_memberships.groups").upstream_task_ids) == {"prepare"}
 

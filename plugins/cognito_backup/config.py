@@ -46,8 +46,8 @@ class BackupConfig:
     notification_topic_arn: str | None = None
     notify: str = "errors"
     manage_table: bool = True
-    user_shards: int = 16
-    membership_chunks: int = 4
+    user_shards: int | None = None  # None: from the pool's size at run time (export/plan.py)
+    membership_chunks: int | None = None  # None: from the group count at run time
     max_delete_fraction: float = guard.DEFAULT_MAX_FRACTION
     delete_floor: int = guard.DEFAULT_FLOOR
     aws_conn_id: str = "aws_default"
@@ -101,10 +101,10 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
     _check(entry, "notification_topic_arn", topic is None or (isinstance(topic, str) and bool(TOPIC.match(topic))), "is not an SNS topic ARN")
     manage = raw.get("manage_table", True)
     _check(entry, "manage_table", isinstance(manage, bool), "must be true or false")
-    shards = raw.get("user_shards", BackupConfig.user_shards)
-    _check(entry, "user_shards", shards in SHARD_COUNTS and not isinstance(shards, bool), f"must be one of {SHARD_COUNTS}")
-    chunks = raw.get("membership_chunks", BackupConfig.membership_chunks)
-    _check(entry, "membership_chunks", isinstance(chunks, int) and not isinstance(chunks, bool) and 1 <= chunks <= 256, "must be a whole number from 1 to 256")
+    shards = raw.get("user_shards")
+    _check(entry, "user_shards", shards is None or (shards in SHARD_COUNTS and not isinstance(shards, bool)), f"must be one of {SHARD_COUNTS} (or left out: from the pool's size)")
+    chunks = raw.get("membership_chunks")
+    _check(entry, "membership_chunks", chunks is None or (isinstance(chunks, int) and not isinstance(chunks, bool) and 1 <= chunks <= 256), "must be a whole number from 1 to 256 (or left out: from the group count)")
     fraction = raw.get("max_delete_fraction", BackupConfig.max_delete_fraction)
     _check(entry, "max_delete_fraction", isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 <= fraction <= 1, "must be a number from 0 to 1 (the largest share of users, groups or memberships one export removes)")
     floor = raw.get("delete_floor", BackupConfig.delete_floor)

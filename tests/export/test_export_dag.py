@@ -119,7 +119,7 @@ def test_export_with_throttling_is_still_exact(aws, tmp_path):
 
 def test_failed_shard_deletes_nothing_and_keeps_the_manifest(aws, tmp_path):
     pool = aws.seed(REGION, users=1200, groups=4, seed=9)  # shard "a": about 75 users, two pages
-    assert export(tmp_path, pool).state == "success"
+    assert export(tmp_path, pool, user_shards=16).state == "success"
     table = boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
     before = items.Manifest.from_item(table.get_item(Key={"id": items.MANIFEST_ID, "type": items.MANIFEST})["Item"])
     state = backup_state(table_items(REGION, TABLE))
@@ -132,10 +132,10 @@ def test_failed_shard_deletes_nothing_and_keeps_the_manifest(aws, tmp_path):
     # Listings of shard "a" fail after their first page: the shard saw part of its users only.
     aws.set_faults([{"operation": "ListUsers", "kind": "internal", "match": 'sub ^= "a', "after": 1}])
 
-    run = export(tmp_path, pool)
+    run = export(tmp_path, pool, user_shards=16)
     states = task_states(run)
     assert run.state == "failed"
-    assert states["users.shard[10]"] == "failed" and states["manifest"] != "success"
+    assert states["users.shard[10]"] == "failed" and states["finish"] != "success"
     kept = backup_state(table_items(REGION, TABLE))
     assert all(sub in kept["users"] for sub in shard_a)
     after = items.Manifest.from_item(table.get_item(Key={"id": items.MANIFEST_ID, "type": items.MANIFEST})["Item"])

@@ -21,7 +21,7 @@ def test_defaults(tmp_path):
     assert cfg.dag_id == "cognito_export_main"
     assert (cfg.schedule, cfg.cognito_tps, cfg.notify, cfg.manage_table, cfg.backup_regions) == (
         "@daily", 10, "errors", True, ())
-    assert cfg.user_shards == 16
+    assert cfg.user_shards is None and cfg.membership_chunks is None  # from the pool's size at run time
     assert (cfg.max_delete_fraction, cfg.delete_floor) == (0.05, 10)
 
 

@@ -1,26 +1,24 @@
-"""The export's last decision: remove from the backup what disappeared from the pool, or hold it back.
+"""The export's sweep: remove from the backup what disappeared from the pool, or hold it back.
 
 The listing tasks stage what they found gone (in the table, under the run's key) instead of
-deleting it. Once every one of them has finished, this step sums their counts, asks the
-deletion guard (`export/guard.py`) and either removes exactly what was staged or removes
-nothing. Either way the staged items go, and a later run finds the same deletions again for as
-long as the pool still lacks those users: a held-back deletion is never lost, nor applied by
-surprise.
+deleting it. Once every one of them has finished, the export's last task sums their counts,
+asks the deletion guard (`export/guard.py`) and either removes exactly what was staged or
+removes nothing. Either way the staged items go, and a later run finds the same deletions
+again for as long as the pool still lacks those users: a held-back deletion is never lost, nor
+applied by surprise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from cognito_backup import items
-from cognito_backup.base import CognitoBackupBaseOperator, run_key, truthy
 from cognito_backup.compat import AirflowFailException
 from cognito_backup.export import guard
 
 if TYPE_CHECKING:
-    from airflow.sdk import Context
-
     from cognito_backup.hooks.backup_table import BackupTableHook
 
 
@@ -52,43 +50,23 @@ def held_back_message(dag_id: str, decision: guard.Decision, limits: guard.Limit
     )
 
 
-class ApplyDeletionsOperator(CognitoBackupBaseOperator):
-    """Remove what the run's listing tasks staged as gone, or hold all of it back (the deletion guard).
-
-    :param counts: the listing tasks' results (their `*_gone` and `*_stored` counts).
-    :param max_delete_fraction: the largest share of users, groups or memberships one run removes.
-    :param delete_floor: deletions always allowed, whatever the share.
-    :param allow_mass_delete: remove what is staged even over the limits (the run's param).
-    """
-
-    template_fields: Sequence[str] = (*CognitoBackupBaseOperator.template_fields, "counts", "allow_mass_delete")
-
-    def __init__(self, *, counts: Sequence[Any], max_delete_fraction: float = guard.DEFAULT_MAX_FRACTION,
-                 delete_floor: int = guard.DEFAULT_FLOOR, allow_mass_delete: Any = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.counts = counts
-        self.limits = guard.Limits(max_delete_fraction, delete_floor)
-        self.allow_mass_delete = allow_mass_delete
-
-    def execute(self, context: Context) -> dict[str, int]:
-        decision = guard.decide(summed(self.counts), self.limits, truthy(self.allow_mass_delete))
-        table = self.table_hook
-        key = run_key(context)
-        deleted = {kind: 0 for kind in guard.KINDS}
-        if decision.apply:
-            deleted = apply(table, table.staged_deletions(key))
-            if decision.overridden:
-                self.log.warning("Deletions over the guard's limits applied, as this run allows: %s",
-                                 decision.describe(self.limits))
-        else:
-            self.log.error("Deletions held back: %s", decision.describe(self.limits))
-        table.drop_staged_deletions(key)
-        self.log.info("Deleted: %s", deleted)
-        return {
-            **{f"{kind}_deleted": n for kind, n in deleted.items()},
-            **{f"{kind}_held_back": n for kind, n in decision.held_back.items()},
-            "deletions_over_limit_allowed": int(decision.overridden),
-        }
+def sweep(table: BackupTableHook, key: str, decision: guard.Decision, limits: guard.Limits,
+          log: logging.Logger) -> dict[str, int]:
+    """Apply the guard's decision to what the run staged: remove it all, or none of it. Counts."""
+    deleted = {kind: 0 for kind in guard.KINDS}
+    if decision.apply:
+        deleted = apply(table, table.staged_deletions(key))
+        if decision.overridden:
+            log.warning("Deletions over the guard's limits applied, as this run allows: %s", decision.describe(limits))
+    else:
+        log.error("Deletions held back: %s", decision.describe(limits))
+    table.drop_staged_deletions(key)
+    log.info("Deleted: %s", deleted)
+    return {
+        **{f"{kind}_deleted": n for kind, n in deleted.items()},
+        **{f"{kind}_held_back": n for kind, n in decision.held_back.items()},
+        "deletions_over_limit_allowed": int(decision.overridden),
+    }
 
 
 def apply(table: BackupTableHook, staged: Iterable[dict[str, Any]]) -> dict[str, int]:

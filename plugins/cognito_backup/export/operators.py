@@ -13,8 +13,8 @@ from botocore.exceptions import ClientError
 from cognito_backup import items, pool
 from cognito_backup.base import CognitoBackupBaseOperator, run_key, run_started_ms, truthy
 from cognito_backup.compat import AirflowFailException
-from cognito_backup.export import guard
-from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed
+from cognito_backup.export import guard, plan
+from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed, sweep
 from cognito_backup.export.reconcile import Counts, Reconciler
 from cognito_backup.hooks.backup_table import BackupTableHook, TableMissingError
 from cognito_backup.progress import Progress
@@ -22,6 +22,9 @@ from cognito_backup.rate_limit import short_collections
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+POOL_XCOM = "pool_info"
+COUNTS_XCOM = "counts"
 
 
 class PrepareExportOperator(CognitoBackupBaseOperator):
@@ -39,25 +42,30 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
     3. Store the pool settings a restore needs to recreate an equivalent pool (written only
        when they changed).
 
-    Returns the pool's username settings, which the listing tasks need.
+    Then splits the user listing into tasks by the pool's estimated size (`export/plan.py`).
+
+    Returns the user tasks' `sub` prefixes (the users task is mapped over them); the pool's
+    username settings and size, which the listing tasks need, are its ``pool_info`` XCom.
 
     :param replica_regions: one replica per Region (global table 2019.11.21).
     :param manage_table: create and update the table; when false only check it.
     :param full_refresh: this run rewrites every item.
+    :param user_shards: a configured number of user tasks (None: from the pool's size).
     """
 
     template_fields: Sequence[str] = (*CognitoBackupBaseOperator.template_fields, "replica_regions", "full_refresh")
 
     def __init__(
         self, *, replica_regions: Sequence[str] = (), manage_table: bool = True, full_refresh: Any = False,
-        **kwargs: Any,
+        user_shards: int | None = None, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.replica_regions = replica_regions
         self.manage_table = manage_table
         self.full_refresh = full_refresh
+        self.user_shards = user_shards
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> list[list[str]]:
         # The table may not exist yet, and no other task of the run runs: one call needs no shared budget.
         description = self.cognito_hook(context, shared=False).describe_user_pool(self.user_pool_id)
         info = self._preflight(description)
@@ -65,7 +73,11 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
         converted = self._convert_legacy_items() if truthy(self.full_refresh) else 0
         written = self.table_hook.put_snapshot(pool.snapshot(description), run_started_ms(context))
         self.log.info("Pool snapshot %s", "written" if written else "unchanged")
-        return {**info, "legacy_converted": converted, "snapshot_written": written}
+        context["ti"].xcom_push(key=POOL_XCOM, value={**info, "legacy_converted": converted, "snapshot_written": written})
+        tasks = plan.user_tasks(info["estimated_users"], self.user_shards)
+        self.log.info("Users listed by %d task(s), %d prefix(es) in all", len(tasks), sum(map(len, tasks)))
+        # Mapped tasks expand over a task's return value only: the user tasks' prefixes are it.
+        return tasks
 
     def _preflight(self, description: dict[str, Any]) -> dict[str, Any]:
         problems = pool.preflight_problems(description)
@@ -204,35 +216,33 @@ class _ListingOperator(CognitoBackupBaseOperator):
             return list(executor.map(fn, scopes))
 
 
-SPLIT_SHARD_USERS = 16 * 60
-
-
 class ExportUserShardOperator(_ListingOperator):
-    """Back up one shard of the pool's users: those whose `sub` starts with `shard`.
+    """Back up one share of the pool's users: those whose `sub` starts with one of `prefixes`.
 
-    A large shard is listed as 16 narrower `sub ^=` prefixes in parallel threads, so that one
-    task alone can use the whole budget; a small one in one listing, which needs fewer calls.
-    Users of the shard that are gone from the pool are staged for the run's deletion guard only
-    after all its listings completed.
+    The prefixes (from `export/plan.py`) are listed in parallel threads, so that one task alone
+    can use the whole budget; a prefix expected to hold many full pages is listed as 16 narrower
+    ones. Users of the share that are gone from the pool are staged for the run's deletion
+    guard only after all its listings completed.
 
-    :param shard: a hex prefix of `sub` ("" for the whole pool).
-    :param shards: how many shards the pool has (for progress estimates).
+    :param prefixes: hex prefixes of `sub` (`[""]` for the whole pool).
     """
 
-    template_fields: Sequence[str] = (*_ListingOperator.template_fields, "shard")
+    template_fields: Sequence[str] = (*_ListingOperator.template_fields, "prefixes")
 
-    def __init__(self, *, shard: str, shards: int = 16, **kwargs: Any) -> None:
+    def __init__(self, *, prefixes: Sequence[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.shard = shard
-        self.shards = shards
+        self.prefixes = prefixes
 
     def execute(self, context: Context) -> dict[str, int]:
         cognito = self.cognito_hook(context)
         table = self.table_hook
         confirmed_at = run_started_ms(context)
         region = table.region_name
-        expected = int((self.pool_info or {}).get("estimated_users", 0)) // max(self.shards, 1)
-        progress = Progress(self.log, f"users of shard '{self.shard}'", expected or None)
+        estimated = int((self.pool_info or {}).get("estimated_users", 0))
+        per_prefix = {p: estimated / 16 ** len(p) for p in self.prefixes}
+        expected = int(sum(per_prefix.values()))
+        progress = Progress(self.log, f"users of {len(self.prefixes)} prefix(es) from '{self.prefixes[0]}'",
+                            expected or None)
         total = Counts()
 
         def export_prefix(prefix: str) -> tuple[Reconciler, list[str]]:
@@ -249,46 +259,20 @@ class ExportUserShardOperator(_ListingOperator):
                     progress.add(len(page))
             return rec, rec.gone()
 
-        # Splitting pays when each narrower listing still fills about a page.
-        prefixes = [self.shard + h for h in items.HEX] if expected >= SPLIT_SHARD_USERS else [self.shard]
+        parts = [part for prefix in self.prefixes for part in plan.split(prefix, per_prefix[prefix])]
         try:
-            results = self.run_parallel(export_prefix, prefixes)
+            results = self.run_parallel(export_prefix, parts)
         finally:
             self.release_budget()
-        # Every listing of the shard completed: what the table holds beyond them is gone. It is
+        # Every listing of the share completed: what the table holds beyond them is gone. It is
         # staged for the run's deletion guard, which decides once every task has listed.
         gone = [sub for _, subs in results for sub in subs]
-        self.stage(context, f"users/{self.shard}", [(f"USER-{sub}", items.USER) for sub in gone])
+        self.stage(context, f"users/{self.prefixes[0]}+{len(self.prefixes)}",
+                   [(f"USER-{sub}", items.USER) for sub in gone])
         for rec, _ in results:
             total.add(rec.counts)
-        self.log.info("%s; %s", progress.line(), total)
+        self.log.info("%s in %d listings; %s", progress.line(), len(parts), total)
         return total.as_dict("users")
-
-
-class ExportGroupsOperator(_ListingOperator):
-    """Back up the pool's groups; a group gone from the pool takes its membership items with it."""
-
-    def execute(self, context: Context) -> dict[str, int]:
-        cognito = self.cognito_hook(context)
-        table = self.table_hook
-        confirmed_at = run_started_ms(context)
-        rec = Reconciler(table.stored_group_digests(), self.refresh)
-        try:
-            with table.writer() as batch:
-                for page in cognito.list_groups(self.user_pool_id):
-                    for raw in page:
-                        group = items.Group.from_cognito(raw)
-                        if rec.needs_write(group.name, group.digest):
-                            batch.put_item(Item=group.to_item(confirmed_at, table.region_name))
-        finally:
-            self.release_budget()
-        # A group gone from the pool takes its membership items with it (counted for the guard).
-        gone = rec.gone()
-        partitions = [items.Membership.partition(name) for name in gone]
-        members = sum(table.count_partition(p) for p in partitions)
-        self.stage(context, "groups", [(f"GROUP-{name}", items.GROUP) for name in gone], partitions)
-        self.log.info("Groups: %s; %d memberships of removed groups", rec.counts, members)
-        return {**rec.counts.as_dict("groups"), "memberships_gone": members, "memberships_stored": members}
 
 
 def chunk_of(group_name: str, chunks: int) -> int:
@@ -296,28 +280,14 @@ def chunk_of(group_name: str, chunks: int) -> int:
     return zlib.crc32(group_name.encode()) % chunks
 
 
-class ExportMembershipChunkOperator(_ListingOperator):
-    """Back up the memberships of one chunk of groups (groups as the table holds them now).
+class _MembershipsOperator(_ListingOperator):
+    """Lists groups' members and reconciles their membership items."""
 
-    :param chunk: this task's chunk number.
-    :param chunks: how many chunks the groups are split into.
-    """
-
-    template_fields: Sequence[str] = (*_ListingOperator.template_fields, "chunk")
-
-    def __init__(self, *, chunk: int, chunks: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.chunk = chunk
-        self.chunks = chunks
-
-    def execute(self, context: Context) -> dict[str, int]:
+    def export_memberships(self, context: Context, cognito: Any, groups: list[str], scope: str) -> dict[str, int]:
+        """Back up the memberships of `groups`; stage those gone for the deletion guard."""
         table = self.table_hook
-        groups = [name for name, _ in table.stored_group_digests() if chunk_of(name, self.chunks) == int(self.chunk)]
-        if not groups:
-            return Counts().as_dict("memberships")
-        cognito = self.cognito_hook(context)
         confirmed_at = run_started_ms(context)
-        progress = Progress(self.log, f"groups of membership chunk {self.chunk}", len(groups))
+        progress = Progress(self.log, f"groups' members ({scope})", len(groups))
 
         def export_group(name: str) -> tuple[str, Reconciler | None]:
             rec = Reconciler(table.stored_membership_digests(name), self.refresh)
@@ -335,16 +305,13 @@ class ExportMembershipChunkOperator(_ListingOperator):
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ResourceNotFoundException":
                     raise
-                # Removed since the groups step: the next run removes it and its members.
+                # Removed since the groups were listed: the next run removes it and its members.
                 return name, None
             finally:
                 progress.add()
             return name, rec
 
-        try:
-            results = self.run_parallel(export_group, groups)
-        finally:
-            self.release_budget()
+        results = self.run_parallel(export_group, groups) if groups else []
         total = Counts()
         gone = []
         for name, rec in results:
@@ -352,38 +319,118 @@ class ExportMembershipChunkOperator(_ListingOperator):
                 continue
             gone += [(items.Membership.partition(name), f"{items.MEMBERSHIP}-{sub}") for sub in rec.gone()]
             total.add(rec.counts)
-        self.stage(context, f"memberships/{self.chunk}", gone)
+        self.stage(context, f"memberships/{scope}", gone)
         self.log.info("Memberships of %d groups: %s", len(groups), total)
         return total.as_dict("memberships")
 
 
-class WriteManifestOperator(CognitoBackupBaseOperator):
-    """Record the completed export: timestamp, counts, duration, snapshot reference, deletions held back.
+class ExportGroupsOperator(_MembershipsOperator):
+    """Back up the pool's groups; a group gone from the pool takes its membership items with it.
 
-    Runs only when every task of the run succeeded, so the manifest never claims a partial export.
-    When the deletion guard held deletions back, the manifest records them and the run then fails
-    with the counts and the way out (`DeletionsHeldBack`), so that someone is told.
+    Then decides how the memberships are listed (`export/plan.py`): with few groups, here, one
+    group after another in parallel threads; else by mapped membership tasks.
 
-    :param counts: the counting tasks' results (dicts, or lists of dicts from mapped tasks).
-    :param max_delete_fraction: the guard's limit, for the message.
-    :param delete_floor: the guard's floor, for the message.
+    Returns the membership tasks' chunks (``[[chunk, chunks], ...]``, empty when done here); the
+    counts are its ``counts`` XCom.
+
+    :param membership_chunks: a configured number of membership tasks (None: from the group count).
     """
 
-    template_fields: Sequence[str] = (*CognitoBackupBaseOperator.template_fields, "pool_info", "counts")
+    def __init__(self, *, membership_chunks: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.membership_chunks = membership_chunks
+
+    def execute(self, context: Context) -> list[list[int]]:
+        cognito = self.cognito_hook(context)
+        table = self.table_hook
+        confirmed_at = run_started_ms(context)
+        rec = Reconciler(table.stored_group_digests(), self.refresh)
+        listed: list[str] = []
+        try:
+            with table.writer() as batch:
+                for page in cognito.list_groups(self.user_pool_id):
+                    for raw in page:
+                        group = items.Group.from_cognito(raw)
+                        listed.append(group.name)
+                        if rec.needs_write(group.name, group.digest):
+                            batch.put_item(Item=group.to_item(confirmed_at, table.region_name))
+            # A group gone from the pool takes its membership items with it (counted for the guard).
+            gone = rec.gone()
+            partitions = [items.Membership.partition(name) for name in gone]
+            members = sum(table.count_partition(p) for p in partitions)
+            self.stage(context, "groups", [(f"GROUP-{name}", items.GROUP) for name in gone], partitions)
+            self.log.info("Groups: %s; %d memberships of removed groups", rec.counts, members)
+            counts = {**rec.counts.as_dict("groups"), "memberships_gone": members, "memberships_stored": members}
+            chunks = plan.membership_tasks(len(listed), self.membership_chunks)
+            if not chunks:
+                for key, value in self.export_memberships(context, cognito, listed, "all").items():
+                    counts[key] = counts.get(key, 0) + value
+        finally:
+            self.release_budget()
+        context["ti"].xcom_push(key=COUNTS_XCOM, value=counts)
+        # Mapped tasks expand over a task's return value only: the chunks are it.
+        return [[chunk, chunks] for chunk in range(chunks)]
+
+
+class ExportMembershipChunkOperator(_MembershipsOperator):
+    """Back up the memberships of one chunk of groups (groups as the table holds them now).
+
+    :param chunk: ``[this task's chunk, how many chunks the groups are split into]``.
+    """
+
+    template_fields: Sequence[str] = (*_ListingOperator.template_fields, "chunk")
+
+    def __init__(self, *, chunk: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.chunk = chunk
+
+    def execute(self, context: Context) -> dict[str, int]:
+        number, chunks = (int(n) for n in self.chunk)
+        groups = [name for name, _ in self.table_hook.stored_group_digests() if chunk_of(name, chunks) == number]
+        if not groups:
+            return Counts().as_dict("memberships")
+        try:
+            return self.export_memberships(context, self.cognito_hook(context), groups, str(number))
+        finally:
+            self.release_budget()
+
+
+class FinishExportOperator(CognitoBackupBaseOperator):
+    """The last two steps: the deletion guard removes what the run staged as gone, or holds it all
+    back; then the manifest records the completed export (timestamp, counts, duration, snapshot
+    reference, deletions held back).
+
+    Runs only when every listing task succeeded, so nothing is deleted on a partial listing and
+    the manifest never claims a partial export. When the guard held deletions back, the manifest
+    records them and the run then fails with the counts and the way out (`DeletionsHeldBack`),
+    so that someone is told.
+
+    :param counts: the listing tasks' results (dicts, or lists of dicts from mapped tasks).
+    :param max_delete_fraction: the largest share of users, groups or memberships one run removes.
+    :param delete_floor: deletions always allowed, whatever the share.
+    :param allow_mass_delete: remove what is staged even over the limits (the run's param).
+    """
+
+    template_fields: Sequence[str] = (
+        *CognitoBackupBaseOperator.template_fields, "pool_info", "counts", "allow_mass_delete"
+    )
 
     def __init__(self, *, counts: Sequence[Any], pool_info: Any = None,
                  max_delete_fraction: float = guard.DEFAULT_MAX_FRACTION, delete_floor: int = guard.DEFAULT_FLOOR,
-                 **kwargs: Any) -> None:
+                 allow_mass_delete: Any = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.counts = counts
         self.pool_info = pool_info
         self.limits = guard.Limits(max_delete_fraction, delete_floor)
+        self.allow_mass_delete = allow_mass_delete
 
     def execute(self, context: Context) -> dict[str, Any]:
         totals = summed(self.counts)
-        held_back = {kind: totals.get(f"{kind}_held_back", 0) for kind in guard.KINDS}
+        decision = guard.decide(totals, self.limits, truthy(self.allow_mass_delete))
+        totals.update(sweep(self.table_hook, run_key(context), decision, self.limits, self.log))
         started = run_started_ms(context)
         snapshot_item = self.table_hook.get(items.SNAPSHOT_ID, items.SNAPSHOT) or {}
+        held_back = decision.held_back
         manifest = items.Manifest(
             exported_at=started,
             counts=totals,
@@ -396,6 +443,5 @@ class WriteManifestOperator(CognitoBackupBaseOperator):
         self.table_hook.put_manifest(manifest)
         self.log.info("Export complete: %s", totals)
         if manifest.deletions_held_back:
-            decision = guard.decide(totals, self.limits)
             raise DeletionsHeldBack(held_back_message(context["dag"].dag_id, decision, self.limits))
         return {"exported_at": started, **totals}
