@@ -269,6 +269,34 @@ class Manifest:
         )
 
 
+def to_dynamodb(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """An item of this codec in DynamoDB's JSON form, for the plain (low-level) client.
+
+    boto3's resource layer does this with its TypeSerializer after a deep copy of every request:
+    measured, about half of a first export's task CPU. The codec's items hold only strings,
+    booleans, numbers, lists and maps, so a few lines do it.
+    """
+    return {name: _attribute(value) for name, value in item.items()}
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bool):  # before int: a bool is an int
+        return {"BOOL": value}
+    if isinstance(value, (int, Decimal)):
+        return {"N": str(value)}
+    if isinstance(value, float):
+        return {"N": str(Decimal(repr(value)))}
+    if isinstance(value, dict):
+        return {"M": {k: _attribute(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [_attribute(v) for v in value]}
+    if value is None:
+        return {"NULL": True}
+    raise TypeError(f"no DynamoDB type for {type(value).__name__}")
+
+
 def plain(value: Any) -> Any:
     """DynamoDB's Decimals back to ints/floats, recursively (for JSON and comparisons)."""
     if isinstance(value, Decimal):

@@ -162,6 +162,12 @@ def aws_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **config_kwarg
     return conn_id
 
 
+def test_listed_timestamps_are_the_same_instants_as_botocores(cognito: Any, pool: str) -> None:
+    ours = [u["UserCreateDate"] for page in CognitoHook().list_users(pool) for u in page]
+    reference = [u["UserCreateDate"] for u in listed(cognito, "list_users", "Users", UserPoolId=pool)]
+    assert ours == reference and ours[0].utcoffset().total_seconds() == 0
+
+
 def test_retry_config_is_standard_and_a_connection_may_override_it(
     aws: Emulator, pool: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,3 +60,19 @@ def test_group_defaults_match_the_reference_format():
     assert full.create_kwargs() == {"GroupName": "a", "Description": "d", "Precedence": 0,
                                     "RoleArn": "arn:aws:iam::123456789012:role/r"}
     assert items.Group.from_item(full.to_item(1, "r")) == full
+
+
+def test_dynamodb_json_of_every_item_kind_is_what_boto3_would_send():
+    from decimal import Decimal
+
+    from boto3.dynamodb.types import TypeSerializer
+
+    user = items.User.from_cognito(RAW_USER, ["email"])
+    group = items.Group("staff, eu", "Ops", 3, "arn:aws:iam::123456789012:role/r")
+    member = items.Membership("staff, eu", SUB, user.username, user.pseudo_username)
+    manifest = items.Manifest(exported_at=1, counts={"users_written": 3}, duration_seconds=1.25,
+                              deletions_held_back={"users": 2})
+    serializer = TypeSerializer()
+    for item in (user.to_item(1, "us-east-1"), group.to_item(1, "us-east-1"), member.to_item(1, "us-east-1"),
+                 manifest.to_item("us-east-1"), {"n": None, "f": Decimal("0.5"), "e": ""}):
+        assert items.to_dynamodb(item) == {k: serializer.serialize(v) for k, v in item.items()}
