@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from cognito_backup import items, pool
+from cognito_backup import items, metrics, pool
 from cognito_backup.base import CognitoBackupBaseOperator, run_started_ms, truthy
 from cognito_backup.compat import AirflowFailException
+from cognito_backup.config import backup_name
 from cognito_backup.export.reconcile import Counts, Reconciler
 from cognito_backup.hooks.backup_table import TableMissingError
 from cognito_backup.progress import Progress
@@ -249,7 +250,7 @@ class ExportUserShardOperator(_ListingOperator):
             total.add(rec.counts)
         total.deleted = len(gone)
         self.log.info("%s; %s", progress.line(), total)
-        return total.as_dict("users")
+        return {**total.as_dict("users"), **self.throttled_calls()}
 
 
 class ExportGroupsOperator(_ListingOperator):
@@ -276,7 +277,7 @@ class ExportGroupsOperator(_ListingOperator):
             table.delete(f"GROUP-{name}", items.GROUP)
         rec.counts.deleted = len(gone)
         self.log.info("Groups: %s; %d memberships of removed groups deleted", rec.counts, memberships_deleted)
-        return {**rec.counts.as_dict("groups"), "memberships_deleted": memberships_deleted}
+        return {**rec.counts.as_dict("groups"), "memberships_deleted": memberships_deleted, **self.throttled_calls()}
 
 
 def chunk_of(group_name: str, chunks: int) -> int:
@@ -343,11 +344,11 @@ class ExportMembershipChunkOperator(_ListingOperator):
                 rec.counts.deleted = len(rec.gone())
                 total.add(rec.counts)
         self.log.info("Memberships of %d groups: %s", len(groups), total)
-        return total.as_dict("memberships")
+        return {**total.as_dict("memberships"), **self.throttled_calls()}
 
 
 class WriteManifestOperator(CognitoBackupBaseOperator):
-    """Record the completed export: timestamp, counts, duration, snapshot reference.
+    """Record the completed export (timestamp, counts, duration, snapshot reference) and publish its metrics.
 
     Runs only when every task of the run succeeded, so the manifest never claims a partial export.
 
@@ -378,5 +379,7 @@ class WriteManifestOperator(CognitoBackupBaseOperator):
             user_pool_id=self.user_pool_id,
         )
         self.table_hook.put_manifest(manifest)
+        metrics.publish_export(backup_name(context["dag"].dag_id), totals, manifest.duration_seconds,
+                               aws_conn_id=self.aws_conn_id, region_name=self.region_name, caller=type(self).__name__)
         self.log.info("Export complete: %s", totals)
         return {"exported_at": started, **totals}
