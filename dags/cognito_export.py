@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cognito_backup.compat import DAG, Asset, Param, TaskGroup
 from cognito_backup.config import BackupConfig, load_backups
+from cognito_backup.docs import document_tasks, export_doc
 from cognito_backup.export.operators import (
     ExportGroupsOperator,
     ExportMembershipChunkOperator,
@@ -59,6 +60,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
     with DAG(
         dag_id=cfg.dag_id,
         description=f"Back up Cognito user pool {cfg.user_pool_id} to DynamoDB table {cfg.table_name}",
+        doc_md=export_doc(cfg),
         schedule=cfg.schedule,
         start_date=datetime(2025, 1, 1),
         catchup=False,
@@ -102,6 +104,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
         )
         prepare >> [users, groups]
         [users, memberships] >> manifest
+    document_tasks(dag, "export")
     return dag
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from cognito_backup.compat import DAG, Param, TaskGroup
 from cognito_backup.config import POOL_ID, REGION, TABLE, TOPIC
+from cognito_backup.docs import dag_doc, document_tasks
 from cognito_backup.restore.csv_job import ImportCsvPartOperator
 from cognito_backup.restore.notifications import import_failure_notifier, import_success_notifier
 from cognito_backup.restore.operators import (
@@ -102,7 +103,9 @@ common = {
 with DAG(
     dag_id="cognito_import",
     description="Restore a Cognito backup table into a user pool (a new one, or an empty compatible one)",
+    doc_md=dag_doc("import"),
     schedule=None,
+    is_paused_upon_creation=False,  # triggered by hand only: a paused one would queue the run, silently
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -199,3 +202,5 @@ with DAG(
     [groups, reconcile] >> memberships
     reconcile >> disable
     [memberships, disable] >> verify
+
+document_tasks(dag, "import")

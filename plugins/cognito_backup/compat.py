@@ -29,4 +29,9 @@ try:  # the Task SDK's metrics, where it has them (airflow.stats is a deprecated
 except ImportError:  # Airflow 2.x, 3.0 and 3.1
     from airflow.stats import Stats  # type: ignore[no-redef]
 
-__all__ = ["AIRFLOW_3", "DAG", "Asset", "AirflowFailException", "BaseOperator", "Param", "Stats", "TaskGroup", "chain"]
+try:  # the Task SDK's, where it has one
+    from airflow.sdk.configuration import conf
+except ImportError:  # Airflow 2.x and the first 3.x releases
+    from airflow.configuration import conf  # type: ignore[no-redef]
+
+__all__ = ["AIRFLOW_3", "DAG", "Asset", "AirflowFailException", "BaseOperator", "Param", "Stats", "TaskGroup", "chain", "conf"]

@@ -18,8 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from airflow.configuration import conf
-
+from cognito_backup.compat import conf
 from cognito_backup.config import BackupConfig, ConfigError, load_backups
 from cognito_backup.hooks.backup_table import BackupTableHook
 
