@@ -11,7 +11,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: venv test test-compat demo bench-export bench-import mwaa-bundle clean
+.PHONY: venv test test-ui test-compat demo bench-export bench-import mwaa-bundle clean
 
 # The venv is rebuilt only when a pinned file changes (stale) or it is missing.
 $(STAMP): constraints.txt requirements.txt requirements-dev.txt localaws/pyproject.toml
@@ -29,6 +29,14 @@ $(AIRFLOW_HOME)/.ready: $(STAMP)
 
 test: $(AIRFLOW_HOME)/.ready
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests (tests/ui): Debian's chromium and chromium-driver, installed when absent (CI
+# runs as root), drive the Airflow UI of a whole Airflow (api-server, scheduler, dag-processor,
+# triggerer) on the emulator. Screenshots are kept in .artifacts/ui/.
+test-ui: $(AIRFLOW_HOME)/.ready
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	timeout 900 $(PY) -m pytest --ui tests/ui $(PYTEST_ARGS)
 
 # The same dags/ and plugins/ on older Airflow versions, each pinned in compat/airflow-<version>/
 # (requirements and a pip freeze), with its own venv and Airflow home: DAG integrity and the

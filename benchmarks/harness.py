@@ -7,13 +7,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import socket
-import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,86 +18,17 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "tests"))
+import airflow_stack  # noqa: E402
+from airflow_stack import airflow_env  # noqa: E402, F401 - the benchmarks' import
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def airflow_env(home: Path, aws_env: dict[str, str], config: Path, parallelism: int = 4) -> dict[str, str]:
-    port = free_port()
-    return {
-        **os.environ,
-        **aws_env,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "PYTHONPATH": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
-        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(parallelism),
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        # Airflow 3's task supervisor can notice its task process's exit only at its next
-        # heartbeat wake-up when the process's sockets close first: about one task in four then
-        # held its worker slot 5 s (the default) after it finished; with 1 s, at most 1 s.
-        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-        "COGNITO_BACKUP_CONFIG": str(config),
-    }
-
-
-class AirflowStack:
-    """api-server, scheduler and dag-processor of one throwaway Airflow home (SQLite)."""
+class AirflowStack(airflow_stack.AirflowStack):
+    """The shared stack without a triggerer (as measured in RESULTS.md), and a run that samples
+    the tasks' memory and the host's CPU."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.home = Path(env["AIRFLOW_HOME"])
-        self.processes: list[subprocess.Popen] = []
-
-    def cli(self, *args: str) -> str:
-        out = subprocess.run([str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True)
-        if out.returncode:
-            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
-        return out.stdout
-
-    def __enter__(self) -> AirflowStack:
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.home.mkdir(parents=True)
-        self.cli("db", "migrate")
-        for component in (["api-server", "--port", self.env["AIRFLOW__API__PORT"]], ["scheduler"], ["dag-processor"]):
-            log = open(self.home / f"{component[0]}.log", "w")
-            self.processes.append(subprocess.Popen([str(BIN / "airflow"), *component], env=self.env,
-                                                   stdout=log, stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.env["AIRFLOW__API__BASE_URL"] + "/api/v2/monitor/health", timeout=2)
-                return self
-            except OSError:
-                time.sleep(1)
-        raise TimeoutError("the Airflow api-server did not start")
-
-    def __exit__(self, *exc: Any) -> None:
-        for process in self.processes:
-            for child in psutil.Process(process.pid).children(recursive=True):
-                child.kill()
-            process.kill()
-            process.wait()
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if dag_id in self.cli("dags", "list", "-o", "plain"):
-                return
-            time.sleep(2)
-        raise TimeoutError(f"DAG {dag_id} was not parsed")
+        super().__init__(env, components=("api-server", "scheduler", "dag-processor"))
 
     def run(
         self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 3600, cpu: CpuMeter | None = None
@@ -129,22 +56,15 @@ class AirflowStack:
             time.sleep(0.2)
         raise TimeoutError(f"run {run_id} did not finish")
 
-
     def by_task(self, peaks: dict[str, float]) -> dict[str, float]:
         """Task instance ids -> `task_id[map_index]`."""
         named = {}
-        with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30) as db:
-            for ti_id, rss in peaks.items():
-                row = db.execute("SELECT task_id, map_index FROM task_instance WHERE id = ?",
-                                 (ti_id.replace("-", ""),)).fetchone()
-                if row:
-                    named[row[0] + (f"[{row[1]}]" if row[1] >= 0 else "")] = round(rss, 1)
+        for ti_id, rss in peaks.items():
+            rows = self.query("SELECT task_id, map_index FROM task_instance WHERE id = ?", ti_id.replace("-", ""))
+            if rows:
+                task_id, map_index = rows[0]
+                named[task_id + (f"[{map_index}]" if map_index >= 0 else "")] = round(rss, 1)
         return named
-
-    def run_state(self, dag_id: str, run_id: str) -> str | None:
-        with sqlite3.connect(f"file:{self.home / 'airflow.db'}?mode=ro", uri=True, timeout=30) as db:
-            row = db.execute("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", (dag_id, run_id)).fetchone()
-        return row[0] if row else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cognito_backup.compat import DAG, Asset, Param, TaskGroup
 from cognito_backup.config import BackupConfig, load_backups
+from cognito_backup.docs import document_tasks, export_doc
 from cognito_backup.export.operators import (
     COUNTS_XCOM,
     POOL_XCOM,
@@ -58,6 +59,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
     with DAG(
         dag_id=cfg.dag_id,
         description=f"Back up Cognito user pool {cfg.user_pool_id} to DynamoDB table {cfg.table_name}",
+        doc_md=export_doc(cfg),
         schedule=cfg.schedule,
         start_date=datetime(2025, 1, 1),
         catchup=False,
@@ -109,6 +111,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
         )
         prepare >> [users, groups]
         [users, groups, memberships] >> finish
+    document_tasks(dag, "export")
     return dag
 
 

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 from cognito_backup.compat import DAG, Param, TaskGroup
 from cognito_backup.config import POOL_ID, REGION, TABLE, TOPIC
+from cognito_backup.docs import dag_doc, document_tasks
 from cognito_backup.restore.csv_job import ImportCsvPartOperator
 from cognito_backup.restore.notifications import import_failure_notifier, import_success_notifier
 from cognito_backup.restore.live_pool import NEW_POOL, TARGET_MODES
@@ -127,7 +128,9 @@ on_table = {
 with DAG(
     dag_id="cognito_import",
     description="Restore a Cognito backup table into a user pool (a new one, or an empty compatible one)",
+    doc_md=dag_doc("import"),
     schedule=None,
+    is_paused_upon_creation=False,  # triggered by hand only: a paused one would queue the run, silently
     start_date=datetime(2025, 1, 1),
     catchup=False,
     max_active_runs=1,
@@ -238,3 +241,5 @@ with DAG(
     reconcile >> disable
     [memberships, disable] >> verify
     [verify, dry_run] >> cleanup
+
+document_tasks(dag, "import")

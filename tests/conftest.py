@@ -62,6 +62,18 @@ _NARROWED = pytest.StashKey[bool]()
 _FAILED_DAG_TESTS: list[str] = []
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--ui", action="store_true",
+                     help="also collect tests/ui, the browser tests (`make test-ui`: chromium, a whole Airflow)")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # The browser tests need Debian's chromium and start a whole Airflow: their own target.
+    if collection_path == ROOT / "tests" / "ui" and not config.getoption("--ui"):
+        return True
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "after_dag_runs: runs after every other test of the session (it reads what the DAG runs did)"

@@ -39,7 +39,8 @@ def test_every_dag_file_parses_in_under_a_second_without_aws_calls(aws, tmp_path
 def test_the_plugin_loader_leaves_the_package_to_the_dag_files():
     # Airflow runs every .py file of its plugins folder as a top-level module named after the
     # file; plugins/.airflowignore keeps it out of the package (no "items" or "config" module).
-    stems = sorted({p.stem for p in (ROOT / "plugins" / "cognito_backup").rglob("*.py")})
+    # (`__main__`, the status command's entry, names every interpreter's main module anyway.)
+    stems = sorted({p.stem for p in (ROOT / "plugins" / "cognito_backup").rglob("*.py")} - {"__main__"})
     script = (
         "import json, sys\n"
         "from airflow import plugins_manager\n"
@@ -80,3 +81,22 @@ def test_a_bad_config_fails_parsing_with_the_entry_and_key(tmp_path):
     write_backups_config(path, {**ENTRY, "cognito_tps": 0})
     errors = parse(ROOT / "dags" / "cognito_export.py").import_errors
     assert any("entry #1 (integrity): key 'cognito_tps'" in message for message in errors.values())
+
+
+def test_both_dags_carry_their_docs_and_only_the_import_starts_unpaused(tmp_path, monkeypatch):
+    runbook = "https://runbooks.example.com/cognito-backup"
+    monkeypatch.setenv("AIRFLOW__COGNITO_BACKUP__RUNBOOK_URL", runbook)
+    write_backups_config(tmp_path / "backups.yaml", ENTRY)
+    bag = parse()
+    export, restore = bag.dags["cognito_export_integrity"], bag.dags["cognito_import"]
+    # Triggered by hand only: paused, its runs would wait in the queue with nothing saying why.
+    assert restore.is_paused_upon_creation is False
+    assert export.is_paused_upon_creation is None  # Airflow's setting decides (README)
+    for name in restore.params:
+        assert f"`{name}`" in restore.doc_md, f"the import DAG's doc does not explain {name}"
+    for name in export.params:
+        assert f"`{name}`" in export.doc_md, f"the export DAG's doc does not explain {name}"
+    assert ENTRY["user_pool_id"] in export.doc_md and ENTRY["table_name"] in export.doc_md
+    for doc in (export.doc_md, restore.doc_md):
+        assert f"]({runbook})" in doc and "$" not in doc
+    assert "report" in restore.get_task("verify").doc_md and "metrics" in export.get_task("finish").doc_md

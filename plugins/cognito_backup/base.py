@@ -66,6 +66,7 @@ class CognitoBackupBaseOperator(BaseOperator):
         self.region_name = region_name
         self.cognito_region_name = cognito_region_name
         self._limiter: RateLimiter | None = None
+        self._cognito: CognitoHook | None = None
 
     @cached_property
     def table_hook(self) -> BackupTableHook:
@@ -89,7 +90,12 @@ class CognitoBackupBaseOperator(BaseOperator):
         # Made here, before any worker thread: `cached_property` has no lock from Python 3.12 on,
         # and threads racing for the first call would each make a client.
         hook.conn  # noqa: B018
+        self._cognito = hook
         return hook
+
+    def throttled_calls(self) -> dict[str, int]:
+        """For a task's counts: its Cognito attempts that were throttled (each was retried)."""
+        return {"throttled_calls": self._cognito.throttled if self._cognito else 0}
 
     def release_budget(self) -> None:
         if self._limiter is not None:

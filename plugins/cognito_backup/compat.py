@@ -24,4 +24,14 @@ try:  # the Task SDK's, in the Airflow 3 releases that have it (airflow.exceptio
 except ImportError:  # Airflow 2.x, 3.0 and 3.1
     from airflow.exceptions import AirflowFailException  # type: ignore[no-redef]
 
-__all__ = ["AIRFLOW_3", "DAG", "Asset", "AirflowFailException", "BaseOperator", "Param", "TaskGroup", "chain"]
+try:  # the Task SDK's metrics, where it has them (airflow.stats is a deprecated shim there)
+    from airflow.sdk.observability.stats import Stats
+except ImportError:  # Airflow 2.x, 3.0 and 3.1
+    from airflow.stats import Stats  # type: ignore[no-redef]
+
+try:  # the Task SDK's, where it has one
+    from airflow.sdk.configuration import conf
+except ImportError:  # Airflow 2.x and the first 3.x releases
+    from airflow.configuration import conf  # type: ignore[no-redef]
+
+__all__ = ["AIRFLOW_3", "DAG", "Asset", "AirflowFailException", "BaseOperator", "Param", "Stats", "TaskGroup", "chain", "conf"]

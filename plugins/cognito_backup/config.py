@@ -28,6 +28,7 @@ NAME = re.compile(r"^[a-z0-9_]+$")
 TABLE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 TOPIC = re.compile(r"^arn:aws[\w-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$")
 SHARD_COUNTS = (1, 16, 256, 4096)
+EXPORT_DAG_PREFIX = "cognito_export_"
 
 
 class ConfigError(ValueError):
@@ -57,7 +58,12 @@ class BackupConfig:
 
     @property
     def dag_id(self) -> str:
-        return f"cognito_export_{self.name}"
+        return f"{EXPORT_DAG_PREFIX}{self.name}"
+
+
+def backup_name(dag_id: str) -> str:
+    """The backups entry an export DAG was made from."""
+    return dag_id.removeprefix(EXPORT_DAG_PREFIX)
 
 
 _FIELDS = set(BackupConfig.__dataclass_fields__) - {"tags"}

@@ -36,7 +36,8 @@ def true_branch(value: Any) -> Any:
 
 def test_there_are_templates():
     names = {str(path.relative_to(ROOT)) for path in TEMPLATES}
-    assert {"include/cloudformation/backup-table.yaml", "include/iam/export-policy.yaml",
+    assert {"include/cloudformation/backup-table.yaml", "include/cloudformation/freshness-alarm.yaml",
+            "include/iam/export-policy.yaml",
             "include/iam/import-policy.yaml"} <= names
 
 

@@ -33,14 +33,14 @@ from cfnlint.data import AdditionalSpecs
 from cfnlint.decode import decode
 from cfnlint.helpers import load_resource
 
-from cognito_backup import items
+from cognito_backup import items, metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = {"export": ROOT / "include" / "iam" / "export-policy.yaml", "import": ROOT / "include" / "iam" / "import-policy.yaml"}
 
 # Request-log service (SigV4 signing name) -> IAM action prefix. A service missing here fails the
 # test, so that a DAG calling a new service is noticed.
-IAM_PREFIX = {"cognito-idp": "cognito-idp", "dynamodb": "dynamodb", "s3": "s3", "sns": "sns"}
+IAM_PREFIX = {"cognito-idp": "cognito-idp", "dynamodb": "dynamodb", "s3": "s3", "sns": "sns", "monitoring": "cloudwatch"}
 # Operations that IAM authorises under another action's name.
 AUTHORISED_AS = {
     "s3:HeadBucket": "s3:ListBucket",
@@ -64,6 +64,9 @@ ALSO_REQUIRES = {
         "dynamodb:Scan", "dynamodb:BatchWriteItem",
     },
 }
+# Actions whose optional resource type we do not name: AWS documents them granted on "*" and
+# scoped by this condition key instead.
+SCOPED_BY_CONDITION = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
 # Actions the code issues on paths no end-to-end test takes, so granted without being seen used.
 # An entry that the tests start using fails the test: remove it then.
 NOT_EXERCISED = {
@@ -265,7 +268,8 @@ def test_statements_allow_named_actions_only(policy):
 
 @pytest.mark.parametrize("policy", sorted(POLICIES))
 def test_resources_are_named_wherever_aws_allows(policy):
-    """`*` only for actions AWS cannot scope to a resource; every other statement names its resources."""
+    """`*` only for actions AWS cannot scope to a resource, or scopes by a condition key (with that
+    condition); every other statement names its resources."""
     service_map = load_resource(AdditionalSpecs, "Policies.json")
 
     def scopable(action: str) -> bool:
@@ -275,7 +279,10 @@ def test_resources_are_named_wherever_aws_allows(policy):
     for statement in statements(policy):
         actions = as_list(statement["Action"])
         if statement["Resource"] == "*":
-            assert not [a for a in actions if scopable(a)], f"{statement['Sid']}: these could name resources"
+            conditions = {key for test in statement.get("Condition", {}).values() for key in test}
+            by_condition = {a for a in actions if SCOPED_BY_CONDITION.get(a) in conditions}
+            assert not [a for a in actions if scopable(a) and a not in by_condition], (
+                f"{statement['Sid']}: these could name resources")
         else:
             assert all(scopable(a) for a in actions), f"{statement['Sid']}: an action AWS cannot scope needs '*'"
             resources = true_branch(statement["Resource"])
@@ -296,3 +303,9 @@ def test_update_item_on_the_table_is_limited_to_the_call_budget(policy):
 def test_the_export_may_query_the_shard_index():
     write = next(s for s in statements("export") if s["Sid"] == "WriteBackupTable")
     assert any(str(r.get("Fn::Sub", "")).endswith(f"/index/{items.SHARD_INDEX}") for r in write["Resource"])
+
+
+def test_the_export_publishes_metrics_in_its_own_namespace_only():
+    publish = next(s for s in statements("export") if s["Sid"] == "PublishMetrics")
+    assert publish["Action"] == "cloudwatch:PutMetricData"
+    assert publish["Condition"] == {"StringEquals": {"cloudwatch:namespace": metrics.NAMESPACE}}

@@ -171,6 +171,20 @@ def test_operations_of_rest_and_query_services_are_named(aws: Emulator) -> None:
     assert all(record["category"] is None and record["outcome"] == "ok" for record in records)
 
 
+def test_cloudwatch_calls_are_named_in_the_protocol_botocore_picks(aws: Emulator) -> None:
+    # CloudWatch's model offers several protocols; the pinned botocore sends JSON with an
+    # X-Amz-Target, signed as `monitoring` (the IAM coverage test maps that to `cloudwatch`).
+    cloudwatch = aws.client("cloudwatch", "eu-west-1")
+    mark = aws.mark()
+    cloudwatch.put_metric_data(Namespace="CognitoBackup", MetricData=[{"MetricName": "ExportCompleted", "Value": 1}])
+    cloudwatch.list_metrics(Namespace="CognitoBackup")
+    records = aws.requests(since=mark)
+    assert [(r["service"], r["operation"], r["region"], r["outcome"]) for r in records] == [
+        ("monitoring", "PutMetricData", "eu-west-1", "ok"),
+        ("monitoring", "ListMetrics", "eu-west-1", "ok"),
+    ]
+
+
 def test_calls_through_airflow_name_their_caller(aws: Emulator) -> None:
     """Airflow's AWS hooks append these fields to the User-Agent; other clients are plain SDK calls."""
     extra = "Airflow/3.0.6 AmPP/9.12.0 Caller/ExportUserShardOperator DagRunKey/0f1e2d3c MultiTeam/False"

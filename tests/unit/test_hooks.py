@@ -222,13 +222,15 @@ def test_throttled_listing_is_retried_and_returns_every_user(
     # The second page is throttled twice: the retries must resend the same pagination token.
     aws.set_faults([{"service": "cognito-idp", "operation": "ListUsers", "kind": "throttle", "after": 1, "count": 2}])
     mark = aws.mark()
-    subs = [sub_of(user) for page in CognitoHook().list_users(pool) for user in page]
+    hook = CognitoHook()
+    subs = [sub_of(user) for page in hook.list_users(pool) for user in page]
     assert len(subs) == len(set(subs)) == 150
     assert set(subs) == {sub_of(user) for user in raw_users}
     calls = cognito_calls(aws.requests(since=mark))
     assert {r["operation"] for r in calls} == {"ListUsers"}
     assert [r["outcome"] for r in calls] == ["ok", "fault", "fault", "ok", "ok"]
     assert aws.faults()[0]["injected"] == 2
+    assert hook.throttled == 2  # what the export reports as throttled calls
 
 
 def test_rate_limiter_paces_every_attempt(aws: Emulator, pool: str) -> None:

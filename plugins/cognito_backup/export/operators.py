@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from cognito_backup import items, pool
+from cognito_backup import items, metrics, pool
 from cognito_backup.base import CognitoBackupBaseOperator, run_key, run_started_ms, truthy
 from cognito_backup.compat import AirflowFailException
+from cognito_backup.config import backup_name
 from cognito_backup.export import guard, plan
 from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed, sweep
 from cognito_backup.export.reconcile import Counts, Reconciler
@@ -272,7 +273,7 @@ class ExportUserShardOperator(_ListingOperator):
         for rec, _ in results:
             total.add(rec.counts)
         self.log.info("%s in %d listings; %s", progress.line(), len(parts), total)
-        return total.as_dict("users")
+        return {**total.as_dict("users"), **self.throttled_calls()}
 
 
 def chunk_of(group_name: str, chunks: int) -> int:
@@ -367,6 +368,7 @@ class ExportGroupsOperator(_MembershipsOperator):
                     counts[key] = counts.get(key, 0) + value
         finally:
             self.release_budget()
+        counts.update(self.throttled_calls())
         context["ti"].xcom_push(key=COUNTS_XCOM, value=counts)
         # Mapped tasks expand over a task's return value only: the chunks are it.
         return [[chunk, chunks] for chunk in range(chunks)]
@@ -390,15 +392,16 @@ class ExportMembershipChunkOperator(_MembershipsOperator):
         if not groups:
             return Counts().as_dict("memberships")
         try:
-            return self.export_memberships(context, self.cognito_hook(context), groups, str(number))
+            counts = self.export_memberships(context, self.cognito_hook(context), groups, str(number))
         finally:
             self.release_budget()
+        return {**counts, **self.throttled_calls()}
 
 
 class FinishExportOperator(CognitoBackupBaseOperator):
     """The last two steps: the deletion guard removes what the run staged as gone, or holds it all
     back; then the manifest records the completed export (timestamp, counts, duration, snapshot
-    reference, deletions held back).
+    reference, deletions held back), and its metrics are published.
 
     Runs only when every listing task succeeded, so nothing is deleted on a partial listing and
     the manifest never claims a partial export. When the guard held deletions back, the manifest
@@ -441,6 +444,8 @@ class FinishExportOperator(CognitoBackupBaseOperator):
             deletions_held_back=held_back if any(held_back.values()) else {},
         )
         self.table_hook.put_manifest(manifest)
+        metrics.publish_export(backup_name(context["dag"].dag_id), totals, manifest.duration_seconds,
+                               aws_conn_id=self.aws_conn_id, region_name=self.region_name, caller=type(self).__name__)
         self.log.info("Export complete: %s", totals)
         if manifest.deletions_held_back:
             raise DeletionsHeldBack(held_back_message(context["dag"].dag_id, decision, self.limits))

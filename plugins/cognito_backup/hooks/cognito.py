@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from functools import cached_property
@@ -46,6 +47,8 @@ class CognitoHook(NamedCaller, AwsBaseHook):
     def __init__(self, *args, rate_limiter: RateLimiter | None = None, **kwargs) -> None:
         kwargs["client_type"] = "cognito-idp"
         self.rate_limiter = rate_limiter
+        self.throttled = 0  # attempts Cognito answered with TooManyRequestsException (retried or not)
+        self._throttled_lock = threading.Lock()
         super().__init__(*args, **kwargs)
 
     def _get_config(self, config: Config | None = None) -> Config:
@@ -70,7 +73,14 @@ class CognitoHook(NamedCaller, AwsBaseHook):
         client.can_paginate("list_users")
         if self.rate_limiter is not None:
             self.rate_limiter.attach(client)
+        # Every attempt's response passes here before botocore decides on a retry.
+        client.meta.events.register("needs-retry.cognito-identity-provider", self._count_throttled)
         return client
+
+    def _count_throttled(self, response=None, **_kwargs) -> None:
+        if response and response[1].get("Error", {}).get("Code") == "TooManyRequestsException":
+            with self._throttled_lock:
+                self.throttled += 1
 
     @cached_property
     def waiter_path(self) -> Path:
