@@ -4,8 +4,9 @@ FROM apache/airflow:3.3.2-python3.11
 
 COPY requirements.txt constraints.txt /opt/cognito-backup/
 # apache-airflow is named so that pip can never move the image's own Airflow. constraints.txt
-# pins a botocore newer than any aiobotocore supports, so the image's aiobotocore goes: the
-# wait for a Cognito import job then polls in its task, as tested, instead of deferring.
+# pins a botocore newer than any aiobotocore supports, so the image's aiobotocore goes: long
+# waits (an import job, a restored table, new replicas) still defer to the triggerer, whose
+# triggers poll with the synchronous client in a thread, as tested (tests/ui/test_long_waits.py).
 RUN pip install --no-cache-dir "apache-airflow==3.3.2" \
         -r /opt/cognito-backup/requirements.txt -c /opt/cognito-backup/constraints.txt \
     && pip uninstall --yes aiobotocore \

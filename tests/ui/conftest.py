@@ -60,6 +60,10 @@ def airflow(emulator, ui_backup, statsd, tmp_path_factory) -> Iterator[AirflowSt
     config.write_text(yaml.safe_dump({"backups": [{
         "name": ui_backup.name, "user_pool_id": ui_backup.pool_id, "region": REGION,
         "table_name": ui_backup.table, "backup_regions": [BACKUP_REGION], "schedule": None, "retries": 0,
+    }, {
+        # Its first run waits for a new table's replica (tests/ui/test_long_waits.py).
+        "name": f"{ui_backup.name}_waits", "user_pool_id": ui_backup.pool_id, "region": REGION,
+        "table_name": f"{ui_backup.table}-waits", "backup_regions": [BACKUP_REGION], "schedule": None, "retries": 0,
     }]}))
     env = airflow_env(work / "home", emulator.env(REGION), config)
     env.update({

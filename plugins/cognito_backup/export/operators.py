@@ -6,6 +6,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -20,6 +21,7 @@ from cognito_backup.export.reconcile import Counts, Reconciler
 from cognito_backup.hooks.backup_table import BackupTableHook, TableMissingError
 from cognito_backup.progress import Progress
 from cognito_backup.rate_limit import short_collections
+from cognito_backup.triggers.table import TableActiveTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -58,19 +60,47 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
 
     def __init__(
         self, *, replica_regions: Sequence[str] = (), manage_table: bool = True, full_refresh: Any = False,
-        user_shards: int | None = None, **kwargs: Any,
+        user_shards: int | None = None, waiter_delay: int = 15, waiter_max_attempts: int = 960, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.replica_regions = replica_regions
         self.manage_table = manage_table
         self.full_refresh = full_refresh
         self.user_shards = user_shards
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
 
     def execute(self, context: Context) -> list[list[str]]:
+        return self._prepare(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[list[str]]:
+        """Resumed once the table was ACTIVE: go on where the wait began (replicas may follow a new table)."""
+        if (event or {}).get("status") != "success":
+            raise RuntimeError((event or {}).get("message") or f"table {self.table_name} did not become ACTIVE")
+        return self._prepare(context)
+
+    def _prepare(self, context: Context) -> list[list[str]]:
         # The table may not exist yet, and no other task of the run runs: one call needs no shared budget.
         description = self.cognito_hook(context, shared=False).describe_user_pool(self.user_pool_id)
         info = self._preflight(description)
-        self._ensure_table()
+        table = self._ensure_table()
+        pending = not_active(table)
+        if pending:
+            # Minutes for a new table, up to hours for a replica of a large one: in the triggerer.
+            self.log.info("Waiting for %s of table %s to be ACTIVE", ", ".join(pending), self.table_name)
+            self.defer(
+                trigger=TableActiveTrigger(table_name=self.table_name, waiter_delay=self.waiter_delay,
+                                           waiter_max_attempts=self.waiter_max_attempts,
+                                           aws_conn_id=self.aws_conn_id, region_name=self.region_name),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts + 600),
+            )
+        if self.manage_table:
+            # Point-in-time recovery is a setting of each replica: a recovery in a backup Region
+            # restores from that Region's own history.
+            for region in sorted({r["RegionName"] for r in table.get("Replicas", [])}):
+                BackupTableHook(self.table_name, aws_conn_id=self.aws_conn_id, region_name=region,
+                                caller=type(self).__name__).enable_point_in_time_recovery()
         converted = self._convert_legacy_items() if truthy(self.full_refresh) else 0
         written = self.table_hook.put_snapshot(pool.snapshot(description), run_started_ms(context))
         self.log.info("Pool snapshot %s", "written" if written else "unchanged")
@@ -94,7 +124,8 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
         self.log.info("Pool %s can be exported: about %d users", self.user_pool_id, info["estimated_users"])
         return info
 
-    def _ensure_table(self) -> None:
+    def _ensure_table(self) -> dict[str, Any]:
+        """Create or check the table, adding what it lacks; its description after that."""
         hook = self.table_hook
         try:
             table = hook.describe()
@@ -105,8 +136,7 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
                 ) from None
             self.log.info("Creating backup table %s", self.table_name)
             hook.create()
-            hook.wait_until_active()
-            table = hook.describe()
+            table = hook.describe()  # while CREATING, replicas wait: they are added once it is ACTIVE
 
         changed = False
         keys = {(k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]}
@@ -127,17 +157,12 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
             hook.enable_ttl()
             present = {r["RegionName"] for r in table.get("Replicas", [])}
             for region in self.replica_regions:
-                if region not in present:
+                if region not in present and not not_active(table):
                     self.log.info("Adding a replica in %s", region)
                     hook.add_replica(region)
                     changed = True
-            # The description above still holds unless an index or replica was added since.
-            self._wait_active({} if changed else table)
-            # Point-in-time recovery is a setting of each replica: a recovery in a backup Region
-            # restores from that Region's own history.
-            for region in sorted(present | set(self.replica_regions)):
-                BackupTableHook(self.table_name, aws_conn_id=self.aws_conn_id, region_name=region,
-                                caller=type(self).__name__).enable_point_in_time_recovery()
+        # The description above still holds unless an index or replica was added since.
+        return hook.describe() if changed else table
 
     def _convert_legacy_items(self) -> int:
         table = self.table_hook
@@ -161,20 +186,6 @@ class PrepareExportOperator(CognitoBackupBaseOperator):
             converted += 1
         self.log.info("Converted %d items of the retired format", converted)
         return converted
-
-    def _wait_active(self, table: dict[str, Any], timeout: float = 1800) -> None:
-        """Until table, replicas and indexes are ACTIVE; `table` is a current description, or empty."""
-        deadline = time.monotonic() + timeout
-        while True:
-            table = table or self.table_hook.describe()
-            pending = [r["RegionName"] for r in table.get("Replicas", []) if r.get("ReplicaStatus") != "ACTIVE"]
-            pending += [i["IndexName"] for i in table.get("GlobalSecondaryIndexes", []) if i.get("IndexStatus") != "ACTIVE"]
-            if table["TableStatus"] == "ACTIVE" and not pending:
-                return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"table {self.table_name} not ACTIVE after {timeout:.0f} s: waiting on {pending}")
-            time.sleep(2)
-            table = {}
 
 
 class _ListingOperator(CognitoBackupBaseOperator):
@@ -274,6 +285,14 @@ class ExportUserShardOperator(_ListingOperator):
             total.add(rec.counts)
         self.log.info("%s in %d listings; %s", progress.line(), len(parts), total)
         return {**total.as_dict("users"), **self.throttled_calls()}
+
+
+def not_active(table: dict[str, Any]) -> list[str]:
+    """What of a table description is not ACTIVE yet: the table, its replicas, its indexes."""
+    pending = [] if table.get("TableStatus") == "ACTIVE" else ["the table"]
+    pending += [f"replica {r['RegionName']}" for r in table.get("Replicas", []) if r.get("ReplicaStatus") != "ACTIVE"]
+    pending += [f"index {i['IndexName']}" for i in table.get("GlobalSecondaryIndexes", []) if i.get("IndexStatus") != "ACTIVE"]
+    return pending
 
 
 def chunk_of(group_name: str, chunks: int) -> int:

@@ -5,7 +5,8 @@ botocore older than the one this project ships with, so every setup here lacks i
 it, a deferred task would have to poll in its task process, holding a worker slot for an hour
 or more (a large user import job, a restored table). This trigger polls the same waiter with
 the synchronous client instead: each poll runs in a thread for the length of one request, and
-between polls the trigger sleeps on the triggerer's event loop.
+between polls the trigger sleeps on the triggerer's event loop, 1 second at first, doubling up
+to the waiter's delay.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class ThreadedWaiterTrigger(AwsBaseWaiterTrigger):
         waiter = await asyncio.to_thread(lambda: project_waiter(self.hook(), self.waiter_name))
         for attempt in range(self.attempts):
             if attempt:
-                await asyncio.sleep(self.waiter_delay)
+                # 1, 2, 4... seconds up to the waiter's delay: a short wait ends soon after it
+                # could, a long one polls at the waiter's pace.
+                await asyncio.sleep(min(self.waiter_delay, 2 ** (attempt - 1)))
             try:
                 await asyncio.to_thread(waiter.wait, **self.waiter_args, WaiterConfig={"MaxAttempts": 1})
             except WaiterError as error:
