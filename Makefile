@@ -11,7 +11,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: venv test test-ui test-compat demo bench-export bench-import mwaa-bundle clean
+.PHONY: venv test test-ui test-compat demo bench-export bench-import bench-scale mwaa-bundle clean
 
 # The venv is rebuilt only when a pinned file changes (stale) or it is missing.
 $(STAMP): constraints.txt requirements.txt requirements-dev.txt localaws/pyproject.toml
@@ -73,6 +73,11 @@ bench-export: $(AIRFLOW_HOME)/.ready
 
 bench-import: $(AIRFLOW_HOME)/.ready
 	$(PY) benchmarks/bench_import.py --out .bench/import-results.md
+
+# 100,000-user pools: exports at budgets 10 and 30, the same by the code of an earlier commit,
+# a restore; the emulator on core 1 and Airflow on core 0 (benchmarks/bench_scale.py). Hours.
+bench-scale: $(AIRFLOW_HOME)/.ready
+	$(PY) benchmarks/bench_scale.py --out .bench/scale-results.md $(BENCH_ARGS)
 
 # Amazon MWAA: dags/, plugins.zip and requirements.txt in dist/mwaa/ (README: "Running on Amazon MWAA").
 MWAA_AIRFLOW_VERSION ?= 2.11.0

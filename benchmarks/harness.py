@@ -24,11 +24,11 @@ from airflow_stack import airflow_env  # noqa: E402, F401 - the benchmarks' impo
 
 
 class AirflowStack(airflow_stack.AirflowStack):
-    """The shared stack without a triggerer (as measured in RESULTS.md), and a run that samples
-    the tasks' memory and the host's CPU."""
+    """The shared stack (with a triggerer: long waits defer to it), and a run that samples the
+    tasks' memory and the host's CPU."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        super().__init__(env, components=("api-server", "scheduler", "dag-processor"))
+    def __init__(self, env: dict[str, str], cpus: str | None = None) -> None:
+        super().__init__(env, cpus=cpus)
 
     def run(
         self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 3600, cpu: CpuMeter | None = None
@@ -36,7 +36,7 @@ class AirflowStack(airflow_stack.AirflowStack):
         """Trigger a run and wait for it; returns (state, peak RSS in MiB per task instance).
         With `cpu`, also measures the host's CPU use while the run lasts."""
         self.cli("dags", "unpause", dag_id)
-        run_id = f"bench__{time.time():.3f}"
+        run_id = self.last_run_id = f"bench__{time.time():.3f}"
         if cpu:
             cpu.sample(processes())
         self.cli("dags", "trigger", dag_id, "--conf", json.dumps(conf or {}), "--run-id", run_id)
@@ -55,6 +55,18 @@ class AirflowStack(airflow_stack.AirflowStack):
                     return state, self.by_task(peaks)
             time.sleep(0.2)
         raise TimeoutError(f"run {run_id} did not finish")
+
+    def run_seconds(self, dag_id: str, run_id: str) -> float:
+        """The run's duration as Airflow recorded it (its start to its end)."""
+        [(seconds,)] = self.query("SELECT (julianday(end_date) - julianday(start_date)) * 86400 FROM dag_run "
+                                  "WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
+        return float(seconds)
+
+    def tasks_run(self, dag_id: str, run_id: str) -> int:
+        """Task instances of the run that ran (mapped ones each), not those skipped."""
+        [(count,)] = self.query("SELECT COUNT(*) FROM task_instance WHERE dag_id = ? AND run_id = ? "
+                                "AND state IN ('success', 'failed')", dag_id, run_id)
+        return int(count)
 
     def by_task(self, peaks: dict[str, float]) -> dict[str, float]:
         """Task instance ids -> `task_id[map_index]`."""

@@ -29,15 +29,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def airflow_env(home: Path, aws_env: dict[str, str], config: Path, parallelism: int = 4) -> dict[str, str]:
+def airflow_env(home: Path, aws_env: dict[str, str], config: Path, parallelism: int = 4,
+                code: Path = ROOT) -> dict[str, str]:
+    """The environment of an Airflow running the DAGs and plugins of `code` (this checkout, or
+    another commit's work tree for a comparison)."""
     port = free_port()
     return {
         **os.environ,
         **aws_env,
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "PYTHONPATH": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(code / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(code / "plugins"),
+        "PYTHONPATH": str(code / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": str(parallelism),
@@ -59,18 +62,20 @@ def airflow_env(home: Path, aws_env: dict[str, str], config: Path, parallelism: 
 class AirflowStack:
     """The `components` of one throwaway Airflow home (SQLite), each `airflow <component>`."""
 
-    def __init__(self, env: dict[str, str], components: tuple[str, ...] = COMPONENTS) -> None:
+    def __init__(self, env: dict[str, str], components: tuple[str, ...] = COMPONENTS, cpus: str | None = None) -> None:
         self.env = env
         self.home = Path(env["AIRFLOW_HOME"])
         self.components = components
         self.processes: list[subprocess.Popen] = []
+        # `taskset` syntax: every Airflow process (and the tasks they fork) on these cores only.
+        self.prefix = ["taskset", "-c", cpus] if cpus is not None else []
 
     @property
     def url(self) -> str:
         return self.env["AIRFLOW__API__BASE_URL"]
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True)
+        out = subprocess.run([*self.prefix, str(BIN / "airflow"), *args], env=self.env, capture_output=True, text=True)
         if out.returncode:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
         return out.stdout
@@ -82,7 +87,7 @@ class AirflowStack:
         for component in self.components:
             args = [component, "--port", self.env["AIRFLOW__API__PORT"]] if component == "api-server" else [component]
             log = open(self.home / f"{component}.log", "w")
-            self.processes.append(subprocess.Popen([str(BIN / "airflow"), *args], env=self.env,
+            self.processes.append(subprocess.Popen([*self.prefix, str(BIN / "airflow"), *args], env=self.env,
                                                    stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

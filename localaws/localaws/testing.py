@@ -47,10 +47,12 @@ class Emulator:
         pitr_lag: float = 300,
         host: str = "127.0.0.1",
         timeout: float = 60,
+        cpus: str | None = None,
     ) -> Emulator:
         """Launch ``python -m localaws serve`` on a free port and wait until it is ready.
 
-        The server runs under this interpreter, or ``$LOCALAWS_PYTHON`` when set.
+        The server runs under this interpreter, or ``$LOCALAWS_PYTHON`` when set; with ``cpus``
+        (``taskset`` syntax, e.g. "1") only on those cores, as AWS is not on a worker's CPU.
 
         ``faults`` is a ``--faults`` SPEC string or a list of JSON rules. Without
         ``request_log`` the log goes to a temporary file (``requests()`` always works).
@@ -71,6 +73,8 @@ class Emulator:
         ]  # fmt: skip
         if isinstance(faults, str):
             command += ["--faults", faults]
+        if cpus is not None:
+            command = ["taskset", "-c", cpus, *command]
         stdout_path = os.path.join(workdir, "server.out")
         with open(stdout_path, "wb") as stdout, open(os.path.join(workdir, "server.log"), "wb") as stderr:
             process = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=workdir)

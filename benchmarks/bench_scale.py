@@ -1,0 +1,281 @@
+"""`make bench-scale`: exports and a restore of 100,000-user pools under an Airflow scheduler.
+
+The rig keeps AWS off Airflow's CPU, as in production: the `localaws` emulator (50 ms a call,
+AWS's default Cognito quotas) on core 1, every Airflow process (api-server, scheduler,
+dag-processor, the LocalExecutor's task processes) on core 0 (`--unpinned`: both anywhere).
+Before each run a fixed CPU-bound workload (benchmarks/reference.py) is timed on Airflow's core,
+so CPU figures also come relative to it and compare across days and machines.
+
+Parts (`--parts`, all by default):
+- `small`: a 2,000-user pool exported with the default config (its task count), and a 3,000-user
+  pool in 50 groups at a budget of 10 (its wall time).
+- `exports`: for each scale (`--scales`, 20,000 and 100,000 users, each in one of `users / 100`
+  groups): at each budget (`--budgets`), the first export into a new table, an unchanged export,
+  and an export after 1% of the users changed (attributes, deletions, new users, membership moves).
+- `baseline`: the first and an unchanged export of the largest scale at the highest budget by
+  another commit's code (`--baseline`, a work tree made with `git worktree`), for CPU per user.
+- `restore`: the largest table restored (`csv_import`) into a new pool at `--restore-budget`; and
+  the smallest scale's, for memory.
+
+Per run: wall time (the DAG run), Cognito calls and ListUsers calls against full pages,
+utilisation of the budget (first to last Cognito call), the busiest second, Airflow CPU-seconds
+per 1,000 users raw and relative to the reference, peak task memory, DynamoDB request units.
+Then projections to 500,000 and 5,000,000 users beside the retired solution's published times.
+
+    python benchmarks/bench_scale.py --out .bench/scale-results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (  # noqa: E402
+    ROOT,
+    AirflowStack,
+    CpuMeter,
+    airflow_env,
+    cognito_figures,
+    dynamodb_units,
+    markdown,
+)
+from reference import reference_seconds  # noqa: E402
+
+from localaws.testing import Emulator  # noqa: E402
+
+WORK = ROOT / ".bench" / "scale"
+REGION = "us-east-1"
+AIRFLOW_CPUS, EMULATOR_CPUS = "0", "1"
+ROLE_ARN = "arn:aws:iam::123456789012:role/CognitoImportLogs"
+REPORTS = "bench-scale-reports"
+# On-demand prices, us-east-1 (USD), as in bench_export.py.
+PRICE_WRU = PRICE_RWRU = 0.625 / 1e6
+PRICE_RRU = 0.125 / 1e6
+# The retired solution's published times at its budget of 10 (minutes): shared/reference.md.
+RETIRED = {100_000: {"export": 21.82, "import": 56.31}, 500_000: {"export": 181.46, "import": 1313.31}}
+
+
+class Rig:
+    """One emulator and, per configuration, one Airflow stack on the rig's cores."""
+
+    def __init__(self, pinned: bool) -> None:
+        self.pinned = pinned
+        self.log = WORK / f"requests-{'pinned' if pinned else 'unpinned'}.jsonl"
+        self.log.unlink(missing_ok=True)
+        self.aws = Emulator.start(latency_ms=50, quotas="aws", request_log=str(self.log),
+                                  cpus=EMULATOR_CPUS if pinned else None, timeout=120)
+        self.stacks: dict[str, tuple[AirflowStack, Path]] = {}
+
+    def stack(self, key: str, entries: list[dict], code: Path = ROOT) -> AirflowStack:
+        """The Airflow stack of `key` (started once), with `entries` as its backups file."""
+        config = WORK / f"{key}.yaml"
+        config.write_text(yaml.safe_dump({"backups": entries}))
+        if key not in self.stacks:
+            env = airflow_env(WORK / f"airflow-{key}", self.aws.env(REGION), config, code=code)
+            env["AIRFLOW_VAR_COGNITO_IMPORT_ROLE_ARN"] = ROLE_ARN
+            stack = AirflowStack(env, cpus=AIRFLOW_CPUS if self.pinned else None).__enter__()
+            self.stacks[key] = (stack, config)
+            for entry in entries:
+                stack.wait_for_dag(f"cognito_export_{entry['name']}")
+            stack.wait_for_dag("cognito_import")
+        return self.stacks[key][0]
+
+    def measure(self, stack: AirflowStack, dag_id: str, users: int, budget: float, conf: dict | None = None,
+                **labels) -> dict:
+        """One measured run: figures from the request log, the host's CPU and the tasks' memory."""
+        reference = reference_seconds(AIRFLOW_CPUS if self.pinned else None)
+        mark = self.aws.mark()
+        cpu = CpuMeter()
+        state, peaks = stack.run(dag_id, conf, timeout=6 * 3600, cpu=cpu)
+        wall = stack.run_seconds(dag_id, stack.last_run_id)
+        if state != "success":
+            raise SystemExit(f"{dag_id} failed: see {stack.home}")
+        records = self.aws.requests(since=mark)
+        operations = Counter(r["operation"] for r in records if r.get("service") == "cognito-idp" and r["outcome"] == "ok")
+        seconds = cpu.seconds()
+        airflow_cpu = sum(v for k, v in seconds.items() if k != "emulator")
+        tables = {r.get("table") for r in records if r.get("service") == "dynamodb"} - {None}
+        units = {"rcu": 0.0, "wcu": 0.0}
+        for table in tables:
+            found = dynamodb_units(records, table)
+            units["rcu"] += found["rcu"]
+            units["wcu"] += found["wcu"]
+        figures = cognito_figures(records, budget)
+        row = {
+            **labels, "users": users, "budget": budget, "pinned": self.pinned, "wall_s": round(wall, 1),
+            "calls": figures.get("calls"), "list_users_calls": operations["ListUsers"],
+            "full_pages": math.ceil(users / 60), "utilisation": figures.get("utilisation"),
+            "busiest_1s": figures.get("max_calls_in_1s"), "throttled": figures.get("throttled"),
+            "airflow_cpu_s": round(airflow_cpu, 1), "emulator_cpu_s": seconds.get("emulator", 0.0),
+            "cpu_s_per_1000": round(airflow_cpu / users * 1000, 3), "reference_s": reference,
+            "rel_cpu_per_1000": round(airflow_cpu / users * 1000 / reference, 3),
+            "peak_task_mib": round(max(peaks.values())) if peaks else None,
+            "tasks": stack.tasks_run(dag_id, stack.last_run_id), "rcu": round(units["rcu"], 1),
+            "wcu": round(units["wcu"], 1),
+        }
+        print(row, flush=True)
+        return row
+
+    def close(self) -> None:
+        for stack, _ in self.stacks.values():
+            stack.__exit__(None, None, None)
+        self.aws.stop()
+
+
+def entry(name: str, pool_id: str, table: str, budget: float, **extra) -> dict:
+    return {"name": name, "user_pool_id": pool_id, "region": REGION, "table_name": table, "cognito_tps": budget,
+            "schedule": None, "retries": 2, **extra}
+
+
+def change_one_percent(aws: Emulator, pool_id: str, users: int, seed: int) -> None:
+    """1% of the users: 40% of those get a new attribute value, 25% are deleted, as many new users
+    come, and 10% move to another group."""
+    cognito = aws.client("cognito-idp", REGION, retries={"mode": "standard", "max_attempts": 20})
+    rng = random.Random(seed)
+    wanted = users // 100
+    listed = [u for page in cognito.get_paginator("list_users").paginate(UserPoolId=pool_id, PaginationConfig={"PageSize": 60})
+              for u in page["Users"] if u["UserStatus"] != "EXTERNAL_PROVIDER"]
+    chosen = rng.sample(listed, wanted)
+    groups = [g["GroupName"] for page in cognito.get_paginator("list_groups").paginate(UserPoolId=pool_id) for g in page["Groups"]]
+    changes, deletions, moves = chosen[: wanted * 40 // 100], chosen[wanted * 40 // 100: wanted * 65 // 100], chosen[wanted * 65 // 100: wanted * 75 // 100]
+    for i, user in enumerate(changes):
+        cognito.admin_update_user_attributes(UserPoolId=pool_id, Username=user["Username"],
+                                             UserAttributes=[{"Name": "given_name", "Value": f"Changed {seed}-{i}"}])
+    for user in deletions:
+        cognito.admin_delete_user(UserPoolId=pool_id, Username=user["Username"])
+    for i in range(len(deletions)):
+        cognito.admin_create_user(UserPoolId=pool_id, Username=f"new-{seed}-{i}", MessageAction="SUPPRESS",
+                                  UserAttributes=[{"Name": "email", "Value": f"new-{seed}-{i}@example.com"}])
+    for user in moves:
+        for group in cognito.admin_list_groups_for_user(UserPoolId=pool_id, Username=user["Username"])["Groups"]:
+            cognito.admin_remove_user_from_group(UserPoolId=pool_id, Username=user["Username"], GroupName=group["GroupName"])
+        cognito.admin_add_user_to_group(UserPoolId=pool_id, Username=user["Username"], GroupName=rng.choice(groups))
+
+
+def small(rig: Rig) -> list[dict]:
+    rows = []
+    for users, groups, budget, label in ((2_000, 20, 10, "2,000 users, default config"),
+                                         (3_000, 50, 10, "3,000 users in 50 groups")):
+        pool_id = rig.aws.seed(REGION, users=users, groups=groups, one_group_each=True, seed=users)
+        name = f"small{users}"
+        stack = rig.stack(name, [entry(name, pool_id, f"scale-{name}", budget)])
+        rows.append(rig.measure(stack, f"cognito_export_{name}", users, budget, part=label, run="first"))
+        rows.append(rig.measure(stack, f"cognito_export_{name}", users, budget, part=label, run="unchanged"))
+    return rows
+
+
+def exports(rig: Rig, scales: list[int], budgets: list[float]) -> tuple[list[dict], dict[int, tuple[str, str]]]:
+    """Rows, and per scale its pool and the table of the last budget (for the restore)."""
+    rows, backups = [], {}
+    for users in scales:
+        pool_id = rig.aws.seed(REGION, users=users, groups=users // 100, one_group_each=True, seed=7)
+        for budget in budgets:
+            name = f"scale{users // 1000}k_{budget:g}"
+            table = f"scale-{name}"
+            stack = rig.stack(name, [entry(name, pool_id, table, budget)])
+            dag = f"cognito_export_{name}"
+            rows.append(rig.measure(stack, dag, users, budget, part="export", run="first"))
+            rows.append(rig.measure(stack, dag, users, budget, part="export", run="unchanged"))
+            change_one_percent(rig.aws, pool_id, users, seed=int(budget))
+            rows.append(rig.measure(stack, dag, users, budget, part="export", run="1% changed"))
+            backups[users] = (pool_id, table)
+    return rows, backups
+
+
+def baseline(rig: Rig, users: int, budget: float, revision: str) -> list[dict]:
+    """The same exports by another commit's code, from a git work tree of it."""
+    tree = WORK / f"baseline-{revision}"
+    if not tree.exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision], check=True)
+    pool_id = rig.aws.seed(REGION, users=users, groups=users // 100, one_group_each=True, seed=7)
+    name = "baseline"
+    old_entry = {k: v for k, v in entry(name, pool_id, "scale-baseline", budget).items()}
+    stack = rig.stack(name, [old_entry], code=tree)
+    rows = [rig.measure(stack, f"cognito_export_{name}", users, budget, part=f"export, code {revision}", run=run)
+            for run in ("first", "unchanged")]
+    return rows
+
+
+def restore(rig: Rig, users: int, pool_id: str, table: str, budget: float) -> dict:
+    name = f"restore{users // 1000}k"
+    stack = rig.stack(name, [entry(name, pool_id, table, budget)])
+    rig.aws.client("s3", REGION).create_bucket(Bucket=REPORTS)
+    conf = {"backup_table": table, "table_region": REGION, "create_target_pool": True, "strategy": "csv_import",
+            "cognito_tps": budget, "report_s3_uri": f"s3://{REPORTS}/{name}"}
+    return rig.measure(stack, "cognito_import", users, budget, conf=conf, part="restore", run="csv_import")
+
+
+def projections(rows: list[dict]) -> list[dict]:
+    """Wall time and DynamoDB cost at 500,000 and 5,000,000 users, from the largest scale's runs."""
+    largest = max(r["users"] for r in rows if r["part"] == "export")
+    out = []
+    for r in rows:
+        if r["users"] != largest or r["part"] not in ("export", "restore"):
+            continue
+        for users in (500_000, 5_000_000):
+            scale = users / r["users"]
+            # Calls scale with users; the run keeps its measured utilisation of the budget.
+            minutes = r["calls"] * scale / (r["budget"] * (r["utilisation"] or 1)) / 60
+            monthly = None
+            if r["run"] == "1% changed":  # a daily export at 1% change, one replica Region
+                monthly = round(30 * scale * (r["wcu"] * (PRICE_WRU + PRICE_RWRU) + r["rcu"] * PRICE_RRU), 2)
+            retired = RETIRED.get(users, {}).get("import" if r["part"] == "restore" else "export")
+            out.append({"users": users, "run": f"{r['part']} {r['run']}", "budget": r["budget"],
+                        "projected_min": round(minutes, 1), "retired_solution_min_at_10": retired,
+                        "dynamodb_usd_month": monthly,
+                        "airflow_cpu_min": round(r["cpu_s_per_1000"] * users / 1000 / 60, 1)})
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scales", default="20000,100000")
+    parser.add_argument("--budgets", default="10,30")
+    parser.add_argument("--restore-budget", type=float, default=25)
+    parser.add_argument("--baseline", default="81935bd", help="the commit whose code the CPU figures are held to")
+    parser.add_argument("--parts", default="small,exports,baseline,restore")
+    parser.add_argument("--unpinned", action="store_true", help="emulator and Airflow share every core")
+    parser.add_argument("--out", help="also write the tables to this Markdown file")
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    parts = args.parts.split(",")
+    scales = [int(s) for s in args.scales.split(",")]
+    budgets = [float(b) for b in args.budgets.split(",")]
+    rig = Rig(pinned=not args.unpinned)
+    if rig.pinned:
+        os.sched_setaffinity(0, {int(AIRFLOW_CPUS)})  # this process samples, on Airflow's core
+    rows: list[dict] = []
+    try:
+        if "small" in parts:
+            rows += small(rig)
+        backups: dict[int, tuple[str, str]] = {}
+        if "exports" in parts:
+            found, backups = exports(rig, scales, budgets)
+            rows += found
+        if "baseline" in parts:
+            rows += baseline(rig, max(scales), max(budgets), args.baseline)
+        if "restore" in parts and backups:
+            for users in sorted({min(scales), max(scales)}):
+                rows.append(restore(rig, users, *backups[users], args.restore_budget))
+    finally:
+        rig.close()
+    text = f"### Runs ({'pinned: emulator on core 1, Airflow on core 0' if rig.pinned else 'unpinned'})\n\n{markdown(rows)}"
+    if any(r["part"] == "export" for r in rows):
+        text += f"\n\n### Projections\n\n{markdown(projections(rows))}"
+    print("\n" + text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
