@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import types
 from pathlib import Path
 
@@ -95,6 +96,20 @@ def test_a_file_is_utf8_without_bom_and_refuses_to_grow_past_the_limits(monkeypa
         out.add(user())
 
 
+def started_job(emulator, start: str = "") -> tuple[str, str]:
+    """A real (emulated) import job of a CSV file of `start` and the header, started: (pool id, job id)."""
+    import requests
+
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    pool_id = emulator.seed(REGION, users=0, groups=0)
+    job = cognito.create_user_import_job(UserPoolId=pool_id, JobName="j", CloudWatchLogsRoleArn=ROLE_ARN)["UserImportJob"]
+    header = ",".join(cognito.get_csv_header(UserPoolId=pool_id)["CSVHeader"]) + "\n"
+    assert requests.put(job["PreSignedUrl"], data=(start + header).encode(),
+                        headers={"x-amz-server-side-encryption": "aws:kms"}).status_code == 200
+    cognito.start_user_import_job(UserPoolId=pool_id, JobId=job["JobId"])
+    return pool_id, job["JobId"]
+
+
 def test_the_trigger_waits_with_the_project_waiter_for_the_job(emulator):
     trigger = UserImportJobCompleteTrigger(user_pool_id="us-east-1_abc", job_id="import-1", waiter_delay=5,
                                            region_name=REGION)
@@ -102,20 +117,41 @@ def test_the_trigger_waits_with_the_project_waiter_for_the_job(emulator):
     assert classpath == "cognito_backup.restore.triggers.import_job.UserImportJobCompleteTrigger"
     assert UserImportJobCompleteTrigger(**kwargs).waiter_args == {"UserPoolId": "us-east-1_abc", "JobId": "import-1"}
     # The waiter the trigger runs, here synchronously, against a real (emulated) import job.
-    cognito = boto3.client("cognito-idp", region_name=REGION)
-    pool_id = emulator.seed(REGION, users=0, groups=0)
-    job = cognito.create_user_import_job(UserPoolId=pool_id, JobName="j", CloudWatchLogsRoleArn=ROLE_ARN)["UserImportJob"]
-    import requests
-
-    header = ",".join(cognito.get_csv_header(UserPoolId=pool_id)["CSVHeader"]) + "\n"
-    assert requests.put(job["PreSignedUrl"], data=header.encode(),
-                        headers={"x-amz-server-side-encryption": "aws:kms"}).status_code == 200
-    cognito.start_user_import_job(UserPoolId=pool_id, JobId=job["JobId"])
+    pool_id, job_id = started_job(emulator)
     hook = trigger.hook()
     hook.get_waiter("user_import_job_complete").wait(
-        UserPoolId=pool_id, JobId=job["JobId"], WaiterConfig={"Delay": 1, "MaxAttempts": 20}
+        UserPoolId=pool_id, JobId=job_id, WaiterConfig={"Delay": 1, "MaxAttempts": 20}
     )
-    assert cognito.describe_user_import_job(UserPoolId=pool_id, JobId=job["JobId"])["UserImportJob"]["Status"] == "Succeeded"
+    cognito = boto3.client("cognito-idp", region_name=REGION)
+    assert cognito.describe_user_import_job(UserPoolId=pool_id, JobId=job_id)["UserImportJob"]["Status"] == "Succeeded"
+
+
+# A byte order mark fails the whole file, so the job ends Failed.
+@pytest.mark.parametrize("start, succeeds", [("", True), ("\ufeff", False)], ids=["succeeded", "failed"])
+def test_the_trigger_reports_the_end_of_a_real_job(emulator, start, succeeds):
+    """The trigger as the triggerer runs it: the provider's async client and waiter, polling a job."""
+    # MWAA installs the async AWS client; the main venv cannot (its botocore is newer than any
+    # aiobotocore supports), so this runs in `make test-compat`.
+    pytest.importorskip("aiobotocore")
+    from airflow.exceptions import AirflowException
+
+    pool_id, job_id = started_job(emulator, start)
+    trigger = UserImportJobCompleteTrigger(user_pool_id=pool_id, job_id=job_id, waiter_delay=1,
+                                           waiter_max_attempts=30, region_name=REGION)
+
+    async def first_event():
+        return await anext(trigger.run())
+
+    try:
+        payload = asyncio.run(first_event()).payload
+    except AirflowException as error:  # older providers (9.8, 9.12) raise the failure; newer ones report it
+        payload = {"status": "error", "message": str(error)}
+    status = boto3.client("cognito-idp", region_name=REGION).describe_user_import_job(
+        UserPoolId=pool_id, JobId=job_id)["UserImportJob"]["Status"]
+    if succeeds:
+        assert payload == {"status": "success", "job_id": job_id} and status == "Succeeded"
+    else:
+        assert payload["status"] == "error" and "did not succeed" in payload["message"] and status == "Failed"
 
 
 def part_operator(**kwargs) -> ImportCsvPartOperator:
