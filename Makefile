@@ -38,20 +38,28 @@ test-ui: $(AIRFLOW_HOME)/.ready
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	timeout 900 $(PY) -m pytest --ui tests/ui $(PYTEST_ARGS)
 
-# The same dags/ and plugins/ on older Airflow versions, each pinned in compat/airflow-<version>/
-# (requirements and a pip freeze), with its own venv and Airflow home: DAG integrity and the
-# export-then-import round trips, and the CSV job's deferral to its trigger. The emulator runs
-# from the main venv (LOCALAWS_PYTHON), so the compat pins need only boto3, not a moto that
-# resolves with that Airflow's botocore.
-COMPAT_VERSIONS := 2.11 3.0
+# The same dags/ and plugins/ on each Airflow version the MWAA bundle offers, as MWAA installs it:
+# compat/airflow-<version>/ pins what that version's constraint file pins (requirements and a pip
+# freeze) and names the Python MWAA runs it on (python-version). Each gets its own venv and Airflow
+# home: DAG integrity, the export-then-import round trips (whose CSV job defers to its trigger, as
+# the async AWS client is installed), and the trigger itself. The emulator runs from the main venv
+# (LOCALAWS_PYTHON), so the compat pins need only boto3, not a moto that resolves with that
+# Airflow's botocore.
+COMPAT_VERSIONS := $(patsubst compat/airflow-%,%,$(wildcard compat/airflow-*))
 COMPAT_TESTS := tests/test_dag_integrity.py \
 	tests/restore/test_import_dag.py::test_csv_import_round_trip \
 	tests/restore/test_import_dag.py::test_two_region_drill_into_a_created_pool \
-	tests/restore/test_import_parts.py::test_the_trigger_waits_with_the_project_waiter_for_the_job \
-	tests/restore/test_import_parts.py::test_the_job_wait_defers_when_the_async_client_is_there
+	tests/restore/test_import_parts.py::test_the_trigger_is_serialized_with_its_job \
+	tests/restore/test_import_parts.py::test_the_trigger_reports_the_end_of_a_real_job \
+	tests/restore/test_import_parts.py::test_the_job_wait_defers
 
-.venv-compat/%/.installed: compat/airflow-%/constraints.txt compat/airflow-%/requirements.txt requirements.txt localaws/pyproject.toml
-	@test -x .venv-compat/$*/bin/python || $(PYTHON) -m venv .venv-compat/$*
+# A pyenv machine keeps each Python apart: ask pyenv for the newest installed X.Y, else use PATH's.
+compat_python = $(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -E '^$(1)\.[0-9]+$$' | sort -V | tail -1) \
+	python$(1) -c 'import sys; print(sys.executable)' 2>/dev/null || echo python$(1))
+
+.venv-compat/%/.installed: compat/airflow-%/constraints.txt compat/airflow-%/requirements.txt compat/airflow-%/python-version requirements.txt localaws/pyproject.toml
+	rm -rf .venv-compat/$*
+	$(call compat_python,$(file <compat/airflow-$*/python-version)) -m venv .venv-compat/$*
 	.venv-compat/$*/bin/python -m pip install --quiet --disable-pip-version-check -r compat/airflow-$*/requirements.txt -c compat/airflow-$*/constraints.txt
 	.venv-compat/$*/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e ./localaws
 	AIRFLOW_HOME=$(CURDIR)/.venv-compat/$*/home .venv-compat/$*/bin/airflow db migrate >/dev/null

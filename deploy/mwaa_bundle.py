@@ -23,8 +23,10 @@ sys.path.insert(0, str(ROOT / "plugins"))
 
 from cognito_backup.config import DAGS_FOLDER_CONFIG, load_backups  # noqa: E402
 
-# The MWAA Airflow versions supported, with the Python version MWAA runs them on.
-PYTHON_OF = {"2.11.0": "3.11", "3.0.6": "3.12"}
+# The MWAA Airflow versions supported, with the Python version MWAA runs them on (MWAA's
+# version table; its 2.11.0 image is built on Python 3.12.10). `make test-compat` tests each as
+# compat/airflow-<version>/ pins it.
+PYTHON_OF = {"2.11.0": "3.12", "3.0.6": "3.12"}
 CONSTRAINTS_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-{airflow}/constraints-{python}.txt"
 # Fixed zip entry times: the same sources give the same plugins.zip, so an unchanged one need not be uploaded.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)

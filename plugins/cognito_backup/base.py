@@ -70,9 +70,14 @@ class CognitoBackupBaseOperator(BaseOperator):
 
     @cached_property
     def table_hook(self) -> BackupTableHook:
-        return BackupTableHook(
+        hook = BackupTableHook(
             self.table_name, aws_conn_id=self.aws_conn_id, region_name=self.region_name, caller=type(self).__name__
         )
+        # Its client made here, on the task's thread, before threads scan with it: on Airflow 3.0
+        # (MWAA 3.0.6) a task looks a connection up through one unlocked channel to its
+        # supervisor, and look-ups from several threads at once can mix up their answers.
+        hook.conn  # noqa: B018
+        return hook
 
     def cognito_hook(self, context: Context, shared: bool = True) -> CognitoHook:
         """A Cognito hook paced by the run's budget (a per-process one when not `shared`)."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
+from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from botocore.exceptions import ClientError
 
 from backup_state import table_items
@@ -17,6 +19,8 @@ from cognito_backup import items
 from cognito_backup.hooks.backup_table import KEY_SCHEMA, SHARD_INDEX_SPEC, BackupTableHook, TableMissingError
 from cognito_backup.hooks.cognito import PAGE_SIZE, CognitoHook
 from cognito_backup.rate_limit import LocalSchedule, RateLimiter
+from cognito_backup.restore import csv_file
+from cognito_backup.restore.operators import PlanCsvImportOperator
 from localaws.testing import Emulator
 
 REGION = "us-east-1"
@@ -214,6 +218,29 @@ def test_a_hook_told_its_caller_names_it_without_walking_the_stack(monkeypatch: 
     assert "Caller/PrepareExportOperator" in table.client.meta.config.user_agent_extra
     # Untold, the provider walks the stack for an operator's `execute`; a test has none.
     assert "Caller/Unknown" in CognitoHook(aws_conn_id="cognito_caller").conn.meta.config.user_agent_extra
+
+
+def test_worker_threads_scan_with_the_connection_the_tasks_thread_looked_up(
+    table: BackupTableHook, users: list[items.User], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's threads never look the AWS connection up. On Airflow 3.0 a task asks its
+    supervisor for it over one channel with no lock, so look-ups from threads at once mix up."""
+    write(table, [user.to_item(CONFIRMED_AT, REGION) for user in users])
+    looked_up_on: list[str] = []
+    get_connection = AwsGenericHook.get_connection.__func__
+
+    def recorded(cls: type, conn_id: str) -> Any:
+        looked_up_on.append(threading.current_thread().name)
+        return get_connection(cls, conn_id)
+
+    monkeypatch.setattr(AwsGenericHook, "get_connection", classmethod(recorded))
+    plan_task = PlanCsvImportOperator(
+        task_id="csv_plan", table_name=table.table_name, region_name=REGION,
+        target={"user_pool_id": "us-east-1_abc", "csv_header": list(csv_file.STANDARD_COLUMNS)},
+    )
+    # What the task does: a parallel scan of the table's users.
+    assert csv_file.plan(plan_task.table_hook, plan_task.csv_rules()).users == len(users)
+    assert looked_up_on == [threading.current_thread().name]
 
 
 def test_throttled_listing_is_retried_and_returns_every_user(
