@@ -166,10 +166,17 @@ def aws_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str, **config_kwarg
     return conn_id
 
 
-def test_listed_timestamps_are_the_same_instants_as_botocores(cognito: Any, pool: str) -> None:
-    ours = [u["UserCreateDate"] for page in CognitoHook().list_users(pool) for u in page]
-    reference = [u["UserCreateDate"] for u in listed(cognito, "list_users", "Users", UserPoolId=pool)]
-    assert ours == reference and ours[0].utcoffset().total_seconds() == 0
+def test_listed_users_are_botocores_but_for_timestamps_kept_as_epoch_seconds(cognito: Any, pool: str) -> None:
+    ours = [u for page in CognitoHook().list_users(pool) for u in page]
+    reference = listed(cognito, "list_users", "Users", UserPoolId=pool)
+    stamps = ("UserCreateDate", "UserLastModifiedDate")
+    assert [{k: v for k, v in u.items() if k not in stamps} for u in ours] == [
+        {k: v for k, v in u.items() if k not in stamps} for u in reference]
+    assert [u["UserCreateDate"] for u in ours] == [u["UserCreateDate"].timestamp() for u in reference]
+    # Other answers keep botocore's datetimes, in UTC: the same instants.
+    described = CognitoHook().describe_user_pool(pool)["CreationDate"]
+    assert described == cognito.describe_user_pool(UserPoolId=pool)["UserPool"]["CreationDate"]
+    assert described.utcoffset().total_seconds() == 0
 
 
 def test_retry_config_is_standard_and_a_connection_may_override_it(

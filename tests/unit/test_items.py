@@ -76,3 +76,22 @@ def test_dynamodb_json_of_every_item_kind_is_what_boto3_would_send():
     for item in (user.to_item(1, "us-east-1"), group.to_item(1, "us-east-1"), member.to_item(1, "us-east-1"),
                  manifest.to_item("us-east-1"), {"n": None, "f": Decimal("0.5"), "e": ""}):
         assert items.to_dynamodb(item) == {k: serializer.serialize(v) for k, v in item.items()}
+
+
+def test_a_batch_write_sent_as_plain_json_is_the_request_botocore_would_make():
+    import json
+
+    import botocore.session
+    from botocore.serialize import create_serializer
+
+    from cognito_backup.hooks.plain_json import PlainJSONRequests
+
+    operation = botocore.session.get_session().get_service_model("dynamodb").operation_model("BatchWriteItem")
+    user = items.User.from_cognito(RAW_USER, ["email"])
+    params = {"RequestItems": {"t": [{"PutRequest": {"Item": items.to_dynamodb(user.to_item(1, "us-east-1"))}},
+                                     {"DeleteRequest": {"Key": items.to_dynamodb({"id": "USER-x", "type": "USER"})}}]}}
+    botocores = create_serializer("json", True).serialize_to_request(params, operation)
+    ours = PlainJSONRequests(create_serializer("json", False), frozenset({"BatchWriteItem"})).serialize_to_request(
+        params, operation)
+    assert json.loads(ours["body"]) == json.loads(botocores["body"])
+    assert {k: v for k, v in ours.items() if k != "body"} == {k: v for k, v in botocores.items() if k != "body"}

@@ -20,6 +20,7 @@ from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 
 from cognito_backup import items
 from cognito_backup.hooks.client_config import NamedCaller, merged
+from cognito_backup.hooks.plain_json import keep_raw, send_plain
 
 KEY_SCHEMA = [{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}]
 SHARD_INDEX_SPEC = {
@@ -81,15 +82,19 @@ class BackupTableHook(NamedCaller, DynamoDBHook):
         """A DynamoDB client without the resource layer: it takes and returns DynamoDB JSON.
 
         Used where the export spends its CPU: batch writes of items from `items.to_dynamodb`,
-        and the digest reads. The resource's client deep-copies and converts every request
-        and answer (boto3's TypeSerializer and TypeDeserializer), about half of a first
-        export's task CPU (profiled).
+        and the digest reads, both as plain JSON (`hooks/plain_json.py`). The resource's client
+        deep-copies and converts every request and answer (boto3's TypeSerializer and
+        TypeDeserializer), about half of a first export's task CPU (profiled).
         """
         meta = self.client.meta
-        return self.get_session(region_name=self.region_name).client(
+        session = self.get_session(region_name=self.region_name)
+        keep_raw(session, frozenset({"QueryOutput"}))  # digests: DynamoDB JSON, as botocore would give it
+        client = session.client(
             "dynamodb", region_name=meta.region_name, endpoint_url=meta.endpoint_url, config=self._get_config(None),
             verify=self.verify,
         )
+        # Batch writes only ever carry the codec's DynamoDB JSON (`Batch`).
+        return send_plain(client, frozenset({"BatchWriteItem"}))
 
     @property
     def waiter_path(self) -> Path:

@@ -15,6 +15,7 @@ from botocore.utils import parse_timestamp
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
 from cognito_backup.hooks.client_config import NamedCaller, merged
+from cognito_backup.hooks.plain_json import keep_raw
 
 if TYPE_CHECKING:
     from cognito_backup.rate_limit import RateLimiter
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 # `legacy` retry mode does not retry; `standard` does, with exponential backoff.
 RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=32)
 PAGE_SIZE = 60  # the largest page ListUsers, ListUsersInGroup and ListGroups return
+# Answers used as plain JSON: their users' timestamps stay epoch seconds.
+RAW_SHAPES = frozenset({"ListUsersResponse", "ListUsersInGroupResponse"})
 
 
 def utc_timestamp(value: Any) -> datetime:
@@ -58,10 +61,11 @@ class CognitoHook(NamedCaller, AwsBaseHook):
     def get_session(self, region_name: str | None = None, deferrable: bool = False):
         session = super().get_session(region_name=region_name, deferrable=deferrable)
         if not deferrable:
-            # Two timestamps a listed user: botocore makes each a datetime in the local zone
-            # through dateutil, 12% of an unchanged export's task CPU (profiled); UTC is the
-            # same instant for a fraction of it.
-            session._session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
+            # Pages of users arrive by the thousand: kept as JSON (hooks/plain_json.py). Elsewhere,
+            # timestamps as UTC datetimes: botocore makes each a datetime in the local zone
+            # through dateutil, 12% of an unchanged export's task CPU (profiled); UTC is the same
+            # instant for a fraction of it.
+            keep_raw(session, RAW_SHAPES, timestamp_parser=utc_timestamp)
         return session
 
     @cached_property

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import jmespath
-from botocore.client import BaseClient
 from botocore.exceptions import WaiterError
 from botocore.waiter import Waiter, WaiterModel, create_waiter_with_client
 
@@ -38,14 +37,10 @@ def async_client_installed() -> bool:
 
 
 def project_waiter(hook: Any, name: str) -> Waiter:
-    """One of the hook's waiters (`waiters/<service>.json`) on its synchronous client.
-
-    Built here rather than with the hook's `get_waiter`, which older amazon providers give a
-    resource-type hook's resource (the backup table's) instead of its client."""
+    """One of the hook's waiters (`waiters/<service>.json`) on its synchronous client."""
     with open(hook.waiter_path) as config:
         model = WaiterModel(json.load(config))
-    client = hook.conn if isinstance(hook.conn, BaseClient) else hook.conn.meta.client
-    return create_waiter_with_client(name, model, client)
+    return create_waiter_with_client(name, model, hook.conn)
 
 
 class ThreadedWaiterTrigger(AwsBaseWaiterTrigger):

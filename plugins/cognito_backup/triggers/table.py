@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
-from cognito_backup.hooks.backup_table import BackupTableHook
+from pathlib import Path
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+from cognito_backup.hooks.client_config import NamedCaller
 from cognito_backup.triggers.base import ThreadedWaiterTrigger
+
+
+class TableWaiterHook(NamedCaller, AwsBaseHook):
+    """DynamoDB as a client (the provider's async client is made for client-type hooks only), with
+    this project's waiters."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs["client_type"] = "dynamodb"
+        super().__init__(*args, **kwargs)
+
+    @property
+    def waiter_path(self) -> Path:
+        return Path(__file__).parents[1] / "waiters" / "dynamodb.json"
 
 
 class TableActiveTrigger(ThreadedWaiterTrigger):
@@ -47,8 +64,8 @@ class TableActiveTrigger(ThreadedWaiterTrigger):
         )
         self.table_name = table_name
 
-    def hook(self) -> BackupTableHook:
-        return BackupTableHook(
-            self.table_name, aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+    def hook(self) -> TableWaiterHook:
+        return TableWaiterHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
             config=self.botocore_config, caller=type(self).__name__,
         )
