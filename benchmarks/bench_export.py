@@ -33,6 +33,7 @@ from harness import (  # noqa: E402
     cognito_figures,
     dynamodb_units,
     markdown,
+    publish,
 )
 
 from localaws.testing import Emulator  # noqa: E402
@@ -228,9 +229,7 @@ def main() -> int:
         report.append(("Peak memory of one user-shard task",
                        markdown(shard_memory([(10_000, 16), (100_000, 16), (100_000, 256)]))))
     text = "\n\n".join(f"### {title}\n\n{table}" for title, table in report)
-    print("\n" + text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    publish(text, args.out)
     return 0
 
 

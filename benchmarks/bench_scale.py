@@ -47,6 +47,7 @@ from harness import (  # noqa: E402
     cognito_figures,
     dynamodb_units,
     markdown,
+    publish,
 )
 from reference import reference_seconds  # noqa: E402
 
@@ -60,7 +61,7 @@ REPORTS = "bench-scale-reports"
 # On-demand prices, us-east-1 (USD), as in bench_export.py.
 PRICE_WRU = PRICE_RWRU = 0.625 / 1e6
 PRICE_RRU = 0.125 / 1e6
-# The retired solution's published times at its budget of 10 (minutes): shared/reference.md.
+# The retired AWS solution's published run times at its budget of 10 calls a second (minutes).
 RETIRED = {100_000: {"export": 21.82, "import": 56.31}, 500_000: {"export": 181.46, "import": 1313.31}}
 
 
@@ -271,9 +272,7 @@ def main() -> int:
     text = f"### Runs ({'pinned: emulator on core 1, Airflow on core 0' if rig.pinned else 'unpinned'})\n\n{markdown(rows)}"
     if any(r["part"] == "export" for r in rows):
         text += f"\n\n### Projections\n\n{markdown(projections(rows))}"
-    print("\n" + text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    publish(text, args.out)
     return 0
 
 

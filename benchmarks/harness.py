@@ -184,6 +184,13 @@ def airflow_cli(env: dict[str, str], *args: str, log_path: Path | None = None) -
     return time.monotonic() - started
 
 
+def publish(text: str, out: str | None) -> None:
+    """Print a benchmark's tables, and write them to `out` (the file RESULTS.md quotes) if given."""
+    print("\n" + text)
+    if out:
+        Path(out).write_text(text + "\n")
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
