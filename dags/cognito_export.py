@@ -41,6 +41,9 @@ def export_dag(cfg: BackupConfig) -> DAG:
         "user_pool_id": cfg.user_pool_id,
         "table_name": cfg.table_name,
         "cognito_tps": cfg.cognito_tps,
+        "cognito_quota_share": cfg.cognito_quota_share,
+        "cognito_quotas": cfg.cognito_quotas,
+        "cognito_category_tps": cfg.cognito_category_tps,
         "aws_conn_id": cfg.aws_conn_id,
         "region_name": cfg.region,
     }

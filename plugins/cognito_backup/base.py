@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from cognito_backup.budget import Budget, CallBudget
 from cognito_backup.compat import BaseOperator
 from cognito_backup.hooks.backup_table import BackupTableHook
 from cognito_backup.hooks.cognito import CognitoHook
-from cognito_backup.rate_limit import RateLimiter, shared_limiter
+from cognito_backup.rate_limit import DynamoDBSchedule, LocalSchedule
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -36,14 +37,20 @@ class CognitoBackupBaseOperator(BaseOperator):
 
     :param user_pool_id: the pool to back up.
     :param table_name: the backup table.
-    :param cognito_tps: Cognito calls per second for the whole DAG run, across all its tasks.
+    :param cognito_tps: Cognito calls per second for the whole DAG run, across all its tasks; with
+        ``cognito_quota_share``, a cap on all calls together (None: none).
+    :param cognito_quota_share: a budget per quota category, this share of each category's quota
+        (None: ``cognito_tps`` alone). See `cognito_backup.budget`.
+    :param cognito_quotas: category -> quota, where AWS raised the account's quotas.
+    :param cognito_category_tps: category -> calls per second, a cap below the category's share.
     :param aws_conn_id: Airflow connection for AWS.
     :param region_name: the table's Region (the export's primary Region).
     :param cognito_region_name: the pool's Region, when not the table's (a restore elsewhere).
     """
 
     template_fields: Sequence[str] = (
-        "user_pool_id", "table_name", "cognito_tps", "region_name", "cognito_region_name"
+        "user_pool_id", "table_name", "cognito_tps", "cognito_quota_share", "cognito_quotas", "cognito_category_tps",
+        "region_name", "cognito_region_name",
     )
     ui_color = "#dd6e42"
 
@@ -52,7 +59,10 @@ class CognitoBackupBaseOperator(BaseOperator):
         *,
         user_pool_id: str,
         table_name: str,
-        cognito_tps: float = 10,
+        cognito_tps: float | str | None = 10,
+        cognito_quota_share: float | str | None = None,
+        cognito_quotas: dict[str, float] | str | None = None,
+        cognito_category_tps: dict[str, float] | str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
         cognito_region_name: str | None = None,
@@ -62,10 +72,13 @@ class CognitoBackupBaseOperator(BaseOperator):
         self.user_pool_id = user_pool_id
         self.table_name = table_name
         self.cognito_tps = cognito_tps
+        self.cognito_quota_share = cognito_quota_share
+        self.cognito_quotas = cognito_quotas
+        self.cognito_category_tps = cognito_category_tps
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
         self.cognito_region_name = cognito_region_name
-        self._limiter: RateLimiter | None = None
+        self._budget: CallBudget | None = None
         self._cognito: CognitoHook | None = None
 
     @cached_property
@@ -79,17 +92,25 @@ class CognitoBackupBaseOperator(BaseOperator):
         hook.conn  # noqa: B018
         return hook
 
+    @cached_property
+    def budget(self) -> Budget:
+        """The run's Cognito call budget (read once the fields are rendered)."""
+        return Budget.of(self.cognito_tps, self.cognito_quota_share, self.cognito_quotas, self.cognito_category_tps)
+
     def cognito_hook(self, context: Context, shared: bool = True) -> CognitoHook:
         """A Cognito hook paced by the run's budget (a per-process one when not `shared`)."""
         key = run_key(context)
-        rate = float(self.cognito_tps)
-        self._limiter = (
-            shared_limiter(rate, self.table_hook.client, self.table_name, key) if shared else RateLimiter(rate)
-        )
+
+        def schedule(category: str | None) -> DynamoDBSchedule | LocalSchedule:
+            if not shared:
+                return LocalSchedule()
+            return DynamoDBSchedule(self.table_hook.client, self.table_name, key if category is None else f"{key}#{category}")
+
+        self._budget = CallBudget(self.budget, schedule)
         hook = CognitoHook(
             aws_conn_id=self.aws_conn_id,
             region_name=self.cognito_region_name or self.region_name,
-            rate_limiter=self._limiter,
+            rate_limiter=self._budget,
             caller=type(self).__name__,
         )
         # Made here, before any worker thread: `cached_property` has no lock from Python 3.12 on,
@@ -103,6 +124,9 @@ class CognitoBackupBaseOperator(BaseOperator):
         return {"throttled_calls": self._cognito.throttled if self._cognito else 0}
 
     def release_budget(self) -> None:
-        if self._limiter is not None:
-            self._limiter.close()
-            self.log.info("Cognito budget: %d calls, %d slots dropped", self._limiter.calls, self._limiter.dropped)
+        if self._budget is not None:
+            self._budget.close()
+            used = self._budget.usage()
+            self.log.info("Cognito budget: %s", "; ".join(
+                f"{name} {calls} calls, {dropped} slots dropped" for name, (calls, dropped) in sorted(used.items())
+            ) or "no call")

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from cognito_backup.budget import Budget, BudgetError
 from cognito_backup.export import guard
 
 CONFIG_ENV = "COGNITO_BACKUP_CONFIG"
@@ -43,7 +44,10 @@ class BackupConfig:
     table_name: str
     backup_regions: tuple[str, ...] = ()
     schedule: str | None = "@daily"
-    cognito_tps: float = 10
+    cognito_tps: float | None = 10
+    cognito_quota_share: float | None = None
+    cognito_quotas: dict[str, float] = field(default_factory=dict)
+    cognito_category_tps: dict[str, float] = field(default_factory=dict)
     notification_topic_arn: str | None = None
     notify: str = "errors"
     manage_table: bool = True
@@ -99,8 +103,16 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
         _check(entry, "backup_regions", isinstance(region, str) and bool(REGION.match(region)), f"has a bad Region name: {region!r}")
         _check(entry, "backup_regions", region != raw["region"], "must not contain the primary Region")
 
-    tps = raw.get("cognito_tps", 10)
-    _check(entry, "cognito_tps", isinstance(tps, (int, float)) and not isinstance(tps, bool) and tps >= 1, "must be a number of calls per second, at least 1")
+    tps = raw.get("cognito_tps")
+    _check(entry, "cognito_tps", tps is None or (isinstance(tps, (int, float)) and not isinstance(tps, bool) and tps >= 1), "must be a number of calls per second, at least 1")
+    share = raw.get("cognito_quota_share")
+    _check(entry, "cognito_quota_share", share is None or (isinstance(share, (int, float)) and not isinstance(share, bool)), "must be a number, more than 0 and at most 1")
+    for key in ("cognito_quotas", "cognito_category_tps"):
+        _check(entry, key, raw.get(key) is None or isinstance(raw[key], dict), "must be a mapping of quota category to calls per second")
+    try:
+        budget = Budget.of(tps, share, raw.get("cognito_quotas"), raw.get("cognito_category_tps"))
+    except BudgetError as err:
+        raise ConfigError(f"backups entry {entry}: key '{err.key}' {err.why}") from None
     notify = raw.get("notify", "errors")
     _check(entry, "notify", notify in ("errors", "all"), "must be 'errors' or 'all'")
     topic = raw.get("notification_topic_arn")
@@ -131,7 +143,10 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
         table_name=raw["table_name"],
         backup_regions=tuple(backup_regions),
         schedule=schedule,
-        cognito_tps=float(tps),
+        cognito_tps=budget.tps,
+        cognito_quota_share=budget.share,
+        cognito_quotas=dict(budget.quotas),
+        cognito_category_tps=dict(budget.category_tps),
         notification_topic_arn=topic,
         notify=notify,
         manage_table=manage,

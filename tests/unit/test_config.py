@@ -60,3 +60,27 @@ def test_bad_entries_name_entry_and_key(tmp_path, change, key):
 def test_duplicate_names_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="more than one entry"):
         load(tmp_path, GOOD, GOOD)
+
+
+def test_a_budget_per_quota_category(tmp_path):
+    [cfg] = load(tmp_path, {**GOOD, "cognito_quota_share": 0.5, "cognito_quotas": {"UserList": 60},
+                            "cognito_category_tps": {"UserPoolRead": 2}})
+    assert (cfg.cognito_tps, cfg.cognito_quota_share) == (None, 0.5)
+    assert (cfg.cognito_quotas, cfg.cognito_category_tps) == ({"UserList": 60}, {"UserPoolRead": 2})
+    [capped] = load(tmp_path, {**GOOD, "cognito_quota_share": 1, "cognito_tps": 20})
+    assert (capped.cognito_tps, capped.cognito_quota_share) == (20, 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"cognito_quota_share": 2}, "cognito_quota_share"),
+        ({"cognito_quota_share": "1/2"}, "cognito_quota_share"),
+        ({"cognito_quotas": {"UserList": 60}}, "cognito_quotas"),
+        ({"cognito_quota_share": 1, "cognito_quotas": {"Users": 60}}, "cognito_quotas"),
+        ({"cognito_quota_share": 1, "cognito_category_tps": "UserList=5"}, "cognito_category_tps"),
+    ],
+)
+def test_bad_budget_entries_name_entry_and_key(tmp_path, change, key):
+    with pytest.raises(ConfigError, match=rf"entry #1.*'{key}'"):
+        load(tmp_path, {**GOOD, **change})

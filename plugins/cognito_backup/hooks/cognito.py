@@ -18,6 +18,7 @@ from cognito_backup.hooks.client_config import NamedCaller, merged
 from cognito_backup.hooks.plain_json import keep_raw
 
 if TYPE_CHECKING:
+    from cognito_backup.budget import CallBudget
     from cognito_backup.rate_limit import RateLimiter
 
 # Cognito answers throttling with TooManyRequestsException (HTTP 400), which botocore's
@@ -41,13 +42,13 @@ class CognitoHook(NamedCaller, AwsBaseHook):
 
     Thin wrapper around :external+boto3:py:class:`boto3.client("cognito-idp") <CognitoIdentityProvider.Client>`.
     With a ``rate_limiter``, every HTTP attempt of the client (retries included) waits for a
-    slot of the run's call budget.
+    slot of the run's call budget (of the call's quota category, with a budget per category).
 
     :param rate_limiter: paces the client's calls; ``None`` for unpaced calls.
     :param caller: the operator's class name, for the user agent.
     """
 
-    def __init__(self, *args, rate_limiter: RateLimiter | None = None, **kwargs) -> None:
+    def __init__(self, *args, rate_limiter: RateLimiter | CallBudget | None = None, **kwargs) -> None:
         kwargs["client_type"] = "cognito-idp"
         self.rate_limiter = rate_limiter
         self.throttled = 0  # attempts Cognito answered with TooManyRequestsException (retried or not)
