@@ -6,10 +6,14 @@ Triggered by hand (UI form, CLI `airflow dags trigger cognito_import --conf '{..
                                         |-> target.check -> target.prepare                (or creates the pool)
                                         \-> users.strategy     (chosen from the params meanwhile)
     target.prepare -> groups.create                                  (alongside the users steps)
-    target.prepare + users.strategy --> users.csv_plan -> users.csv_job[file ...] --> users.reconcile[segment ...]
-                                    \-> users.create[segment ...] -----------------/   (lines a CSV job refused)
-                                        (csv_import: users a CSV cannot carry; admin_create: everyone)
-        -> memberships.add[segment ...] and memberships.disable (in parallel)
+    target.prepare + users.strategy --> users.csv_plan -> users.csv_job[file ...] -> users.reconcile[segment ...]
+                                    |                                   (lines a CSV job refused, created one by one)
+                                    \-> users.create[segment ...]      (while the CSV jobs run: users a CSV cannot
+                                                                        carry; with admin_create: everyone)
+    groups.create + users.reconcile -> memberships.after_csv[segment ...]     (members the CSV jobs imported,
+                                                                              while users.create still runs)
+    groups.create + users.create    -> memberships.after_create[segment ...]  (members created one by one)
+    users.create + users.reconcile  -> memberships.disable
         -> verify                                 (report to report_s3_uri; fails on any difference)
     [verify or dry_run] -> cleanup                (drops the table point_in_time restored, unless kept)
 
@@ -19,20 +23,23 @@ missing_only`, the target is a live pool: only users, groups and memberships it 
 and nothing it holds is changed.
 
 Every task only declares here; the work is in `plugins/cognito_backup/restore/`. Every Cognito
-call of a run shares one budget of `cognito_tps` calls per second; a run only adds, so a
-failed task can be cleared (or the run triggered again) to resume.
+call of a run shares one budget of `cognito_tps` calls per second, or, with
+`cognito_quota_share`, the budget of its quota category (calls of different categories run side
+by side); a run only adds, so a failed task can be cleared (or the run triggered again) to resume.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from cognito_backup.budget import DEFAULT_TPS
 from cognito_backup.compat import DAG, Param, TaskGroup
 from cognito_backup.config import POOL_ID, REGION, TABLE, TOPIC
 from cognito_backup.docs import dag_doc, document_tasks
 from cognito_backup.restore.csv_job import ImportCsvPartOperator
 from cognito_backup.restore.notifications import import_failure_notifier, import_success_notifier
 from cognito_backup.restore.live_pool import NEW_POOL, TARGET_MODES
+from cognito_backup.restore.memberships import AddCreatedMembershipsOperator, AddImportedMembershipsOperator
 from cognito_backup.restore.operators import (
     BACKUP_XCOM,
     PLAN_XCOM,
@@ -47,11 +54,11 @@ from cognito_backup.restore.operators import (
     ReadBackupOperator,
     ReconcileCsvUsersOperator,
     RestoreGroupsOperator,
-    RestoreMembershipsOperator,
     RestoreUsersOperator,
     VerifyImportOperator,
 )
 from cognito_backup.restore.point_in_time import TABLE_XCOM, DropRestoredTableOperator, RestoreToPointInTimeOperator
+from cognito_backup.quotas import CATEGORIES
 from cognito_backup.restore.report import S3_URI
 
 AWS_CONN_ID = "aws_default"
@@ -80,7 +87,29 @@ PARAMS = {
         description="csv_import: Cognito import jobs, then AdminCreateUser for users a CSV cannot carry. "
         "admin_create: AdminCreateUser for every user.",
     ),
-    "cognito_tps": Param(10, type="number", minimum=1, description="Cognito calls per second for the whole run."),
+    "cognito_tps": Param(
+        None, type=["null", "number"], minimum=1,
+        description=f"Cognito calls per second for the whole run (empty: {DEFAULT_TPS:g}, unless cognito_quota_share "
+        "is set; then empty means no cap on all calls together). Cognito's quotas are per account and Region, shared "
+        "with the live pools of the target's Region: what the restore uses, they lack.",
+    ),
+    "cognito_quota_share": Param(
+        None, type=["null", "number"], exclusiveMinimum=0, maximum=1,
+        description="A budget per Cognito quota category instead of one for all calls: this share of each category's "
+        "quota (1: all of it, for the fastest restore when nothing else runs in the Region; 0.5 leaves half to the "
+        "live pools). Calls of different categories (users created, memberships added, listings) then run side by side.",
+    ),
+    "cognito_quotas": Param(
+        None, type=["null", "object"], propertyNames={"enum": list(CATEGORIES)},
+        additionalProperties={"type": "number", "exclusiveMinimum": 0},
+        description="With cognito_quota_share: the account's quotas where AWS raised them from its defaults, by "
+        'category, e.g. {"UserCreation": 100}.',
+    ),
+    "cognito_category_tps": Param(
+        None, type=["null", "object"], propertyNames={"enum": list(CATEGORIES)},
+        additionalProperties={"type": "number", "exclusiveMinimum": 0},
+        description='With cognito_quota_share: caps per category, in calls per second, e.g. {"UserResourceUpdate": 10}.',
+    ),
     "dry_run": Param(
         False, type="boolean", description="Read and check everything, report what would be created; write nothing.",
     ),
@@ -122,6 +151,9 @@ on_table = {
     "region_name": "{{ params.table_region }}",
     "cognito_region_name": TARGET_REGION,
     "cognito_tps": "{{ params.cognito_tps }}",
+    "cognito_quota_share": "{{ params.cognito_quota_share }}",
+    "cognito_quotas": "{{ params.cognito_quotas | tojson }}",
+    "cognito_category_tps": "{{ params.cognito_category_tps | tojson }}",
     "aws_conn_id": AWS_CONN_ID,
 }
 
@@ -207,11 +239,15 @@ with DAG(
         ).expand(segment=segments)
         strategy >> [csv_plan, create]
         csv_plan >> csv_job >> reconcile
-        create >> reconcile
 
     with TaskGroup("memberships"):
-        memberships = RestoreMembershipsOperator.partial(
-            task_id="add", execution_timeout=timedelta(hours=12), **on_target,
+        # The members the CSV jobs imported are there once the jobs are: their memberships need not
+        # wait for the users created one by one, whose memberships follow them.
+        after_csv = AddImportedMembershipsOperator.partial(
+            task_id="after_csv", execution_timeout=timedelta(hours=12), **on_target,
+        ).expand(segment=segments)
+        after_create = AddCreatedMembershipsOperator.partial(
+            task_id="after_create", execution_timeout=timedelta(hours=12), **on_target,
         ).expand(segment=segments)
         # Admin calls work on disabled users, so disabling need not wait for the memberships.
         disable = DisableUsersOperator(task_id="disable", execution_timeout=timedelta(hours=6), **on_target)
@@ -221,8 +257,8 @@ with DAG(
         report_s3_uri=REPORT_S3_URI,
         step_task_ids={
             "groups": "groups.create", "csv_plan": ("users.csv_plan", PLAN_XCOM), "csv_jobs": "users.csv_job",
-            "users": "users.create", "reconcile": "users.reconcile", "memberships": "memberships.add",
-            "disable": "memberships.disable",
+            "users": "users.create", "reconcile": "users.reconcile",
+            "memberships": ["memberships.after_csv", "memberships.after_create"], "disable": "memberships.disable",
         },
         execution_timeout=timedelta(hours=6),
         on_success_callback=[import_success_notifier(AWS_CONN_ID)],
@@ -237,9 +273,10 @@ with DAG(
 
     check_params >> point_in_time >> read_backup >> mode >> [dry_run, check, strategy]
     prepare >> [groups, csv_plan, create]  # groups and users are independent
-    [groups, reconcile] >> memberships
-    reconcile >> disable
-    [memberships, disable] >> verify
+    [groups, reconcile] >> after_csv
+    [groups, create] >> after_create
+    [create, reconcile] >> disable
+    [after_csv, after_create, disable] >> verify
     [verify, dry_run] >> cleanup
 
 document_tasks(dag, "import")

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_runs import task_states
 from backup_state import backup_state, pool_state, table_items
-from budget import busiest_second, cognito_calls, max_calls_in_any_second
+from budget import assert_category_budgets, busiest_second, cognito_calls, max_calls_in_any_second, schedule_keys
 from cognito_backup import items
 from export_runs import REGION, TABLE, assert_exact, export, written_keys
 from notices import notifications, topic_with_queue
@@ -105,6 +105,26 @@ def test_export_stays_within_the_call_budget(aws, tmp_path):
     calls = cognito_calls(aws.requests(since=mark))
     assert len(calls) > 40
     assert max_calls_in_any_second(calls) <= 8 + 1, busiest_second(calls)
+    # One budget for all calls, whatever their quota category: one schedule of slots.
+    assert {c["category"] for c in calls} == {"UserPoolRead", "UserPoolResourceRead", "UserList"}
+    assert schedule_keys(REGION, TABLE, run.dag_id, run.run_id) == {"<run>"}
+
+
+def test_export_with_a_budget_per_quota_category(aws, tmp_path):
+    pool_id = aws.seed(REGION, users=1200, groups=12, seed=5)
+    aws.set_config(quotas="aws")
+    mark = aws.mark()
+    # A quarter of each quota: 7.5 listings a second (UserList), 5 group listings (UserPoolResourceRead).
+    run = export(tmp_path, pool_id, cognito_tps=None, cognito_quota_share=0.25, user_shards=1)
+    assert run.state == "success", task_states(run)
+    calls = cognito_calls(aws.requests(since=mark))
+    assert not [c for c in calls if c["outcome"] != "ok"]
+    assert_category_budgets(calls, {"UserList": 7.5, "UserPoolResourceRead": 5, "UserPoolRead": 3.75})
+    listings = [c for c in calls if c["category"] == "UserList"]
+    assert len(listings) > 40 and max_calls_in_any_second(listings) == 8
+    # The preflight's one call is paced in its task alone; the listings share the run's schedules.
+    assert schedule_keys(REGION, TABLE, run.dag_id, run.run_id) == {"#UserList", "#UserPoolResourceRead"}
+    assert_exact(pool_id)
 
 
 def test_export_with_throttling_is_still_exact(aws, tmp_path):

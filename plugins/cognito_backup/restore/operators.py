@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from cognito_backup import items, pool
 from cognito_backup.base import CognitoBackupBaseOperator, run_started_ms, truthy
+from cognito_backup.budget import Budget, BudgetError
 from cognito_backup.compat import AirflowFailException, BaseOperator
 from cognito_backup.hooks.backup_table import TableMissingError
 from cognito_backup.progress import Progress
@@ -101,6 +101,11 @@ class CheckImportParamsOperator(BaseOperator):
         else:
             if point and point > datetime.now(timezone.utc):
                 problems.append(f"restore_point {point:%Y-%m-%dT%H:%M:%SZ} is in the future")
+        try:
+            budget = Budget.of(p.get("cognito_tps"), p.get("cognito_quota_share"), p.get("cognito_quotas"),
+                               p.get("cognito_category_tps"))
+        except BudgetError as problem:
+            problems.append(str(problem))
         if p.get("strategy", "csv_import") == "csv_import" and not self.cloudwatch_logs_role_arn:
             problems.append(
                 f"the csv_import strategy needs the Airflow Variable {ROLE_VARIABLE}: the ARN of an IAM role "
@@ -117,6 +122,7 @@ class CheckImportParamsOperator(BaseOperator):
             "restore_point": p.get("restore_point") or None,
         }
         self.log.info("Import parameters accepted: %s", summary(settings) or settings)
+        self.log.info("Cognito budget: %s", budget.describe())
         return settings
 
 
@@ -211,6 +217,8 @@ class _RestoreOperator(CognitoBackupBaseOperator):
         *CognitoBackupBaseOperator.template_fields, "backup", "target", "strategy", "legacy_sub_attribute",
         "target_mode",
     )
+    # The quota categories of the calls this step makes most.
+    CATEGORIES: tuple[str, ...] = ("UserList",)
 
     def __init__(self, *, backup: Any = None, target: Any = None, strategy: str = "csv_import",
                  legacy_sub_attribute: str = "", user_pool_id: str = "", target_mode: str = NEW_POOL,
@@ -232,7 +240,8 @@ class _RestoreOperator(CognitoBackupBaseOperator):
 
     @property
     def threads(self) -> int:
-        return threads_for(float(self.cognito_tps))
+        """Enough for the budgets of the categories this step calls most (see `threads_for`)."""
+        return threads_for(self.budget.rate_of(self.CATEGORIES))
 
     @property
     def total_segments(self) -> int:
@@ -363,6 +372,8 @@ class RestoreGroupsOperator(_RestoreOperator):
     """Create every group with its description, precedence and role; an identical group is already done.
     Into a live pool, only the groups it lacks (listed first: no call on a group it has)."""
 
+    CATEGORIES = ("UserPoolResourceUpdate",)
+
     def execute(self, context: Context) -> dict[str, int]:
         groups = [items.Group.from_item(i) for i in self.table_hook.scan_kind(items.GROUP)]
         cognito = self.cognito_hook(context)
@@ -439,6 +450,7 @@ class RestoreUsersOperator(_RestoreOperator):
     """
 
     template_fields: Sequence[str] = (*_RestoreOperator.template_fields, "segment")
+    CATEGORIES = ("UserCreation", "UserResourceUpdate")
 
     def __init__(self, *, segment: Any = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -530,82 +542,11 @@ class ReconcileCsvUsersOperator(RestoreUsersOperator):
         return self.create_users(context, self.csv_rules())
 
 
-class RestoreMembershipsOperator(_RestoreOperator):
-    """Add the memberships of one scan segment (``AdminAddUserToGroup`` is idempotent).
-
-    :param segment: this task's scan segment of the table (of the backup's ``segments``).
-    """
-
-    template_fields: Sequence[str] = (*_RestoreOperator.template_fields, "segment")
-
-    def __init__(self, *, segment: Any = 0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.segment = segment
-
-    def target_members(self, cognito: Any, groups: set[str]) -> set[tuple[str, str]]:
-        """(group, pseudoUsername) of the target's members of `groups` (a group it lacks has none)."""
-        present: set[tuple[str, str]] = set()
-
-        def members(group: str) -> list[tuple[str, str]]:
-            try:
-                return [(group, items.User.from_cognito(raw, self.username_attributes).pseudo_username)
-                        for page in cognito.list_users_in_group(self.pool_id, group) for raw in page]
-            except ClientError as err:
-                if error_code(err) == "ResourceNotFoundException":
-                    return []
-                raise CognitoCallError("ListUsersInGroup", err) from None
-
-        with ThreadPoolExecutor(max_workers=self.threads) as pool:
-            for found in pool.map(members, sorted(groups)):
-                present.update(found)
-        return present
-
-    def execute(self, context: Context) -> dict[str, int]:
-        cognito = self.cognito_hook(context)
-        pool_id = self.pool_id
-        expected = int((self.backup or {}).get("estimated_memberships", 0)) // self.total_segments
-        progress = Progress(self.log, f"memberships of segment {self.segment}", expected or None)
-
-        def add(member: items.Membership) -> str:
-            try:
-                cognito.admin_add_user_to_group(pool_id, member.pseudo_username, member.group)
-                return "added"
-            except ClientError as err:
-                code = error_code(err)
-                if code == "UserNotFoundException":
-                    return "user_missing"
-                if code == "ResourceNotFoundException":
-                    return "group_missing"
-                raise CognitoCallError("AdminAddUserToGroup", err) from None
-            finally:
-                progress.add()
-
-        found = self.table_hook.scan_kind(items.MEMBERSHIP, int(self.segment), self.total_segments)
-        try:
-            present: set[tuple[str, str]] = set()
-            if self.live:  # only what the live pool lacks: its members of this segment's groups, listed first
-                found = list(found)
-                present = self.target_members(cognito, {items.Membership.from_item(i).group for i in found})
-            already = 0
-            with Workers(self.threads) as workers:
-                for item in found:
-                    member = items.Membership.from_item(item)
-                    if (member.group, member.pseudo_username) in present:
-                        already += 1
-                        continue
-                    workers.submit(add, member)
-        finally:
-            self.release_budget()
-        counts = {f"memberships_{k}": v for k, v in workers.counts.items()}
-        if already:
-            counts["memberships_already_present"] = already
-        self.log.info("%s; %s", progress.line(), summary(counts))
-        return counts
-
-
 class DisableUsersOperator(_RestoreOperator):
     """Disable the users that were disabled in the backed-up pool (``AdminDisableUser`` is idempotent);
     into a live pool, only those this run made."""
+
+    CATEGORIES = ("UserResourceUpdate",)
 
     def execute(self, context: Context) -> dict[str, int]:
         cognito = self.cognito_hook(context)
@@ -660,7 +601,8 @@ class VerifyImportOperator(_RestoreOperator):
     must hold the old sub; groups with their settings; memberships.
 
     :param report_s3_uri: where the report and map go (``s3://bucket/prefix``), if anywhere.
-    :param step_task_ids: step name -> task id (or ``(task id, XCom key)``) whose counts go into the report.
+    :param step_task_ids: step name -> task id (or ``(task id, XCom key)``, or a list of task ids, summed)
+        whose counts go into the report.
     """
 
     template_fields: Sequence[str] = (*_RestoreOperator.template_fields, "report_s3_uri")
@@ -674,10 +616,14 @@ class VerifyImportOperator(_RestoreOperator):
     def step_counts(self, context: Context) -> dict[str, dict[str, int]]:
         steps = {}
         for step, source in self.step_task_ids.items():
-            task_id, key = (source, "return_value") if isinstance(source, str) else source
+            key = "return_value"
+            if isinstance(source, tuple):
+                source, key = source
+            task_ids = [source] if isinstance(source, str) else source
             total: dict[str, int] = {}
-            for part in as_list(context["ti"].xcom_pull(task_ids=task_id, key=key)):
-                add_counts(total, part if isinstance(part, dict) else None)
+            for task_id in task_ids:
+                for part in as_list(context["ti"].xcom_pull(task_ids=task_id, key=key)):
+                    add_counts(total, part if isinstance(part, dict) else None)
             steps[step] = total
         return steps
 

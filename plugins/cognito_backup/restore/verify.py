@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sqlite3
-import tempfile
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +23,7 @@ from cognito_backup import items
 from cognito_backup.restore.admin_users import NOT_WRITABLE, has_verified_contact, legacy_value
 from cognito_backup.restore.live_pool import epoch, made_by_this_run
 from cognito_backup.restore.parallel import list_pool_users, scan_kinds
+from cognito_backup.restore.scratch import ScratchDb
 
 MAX_LISTED_DIFFERENCES = 100_000
 
@@ -67,7 +64,7 @@ class Outcome:
         return not any(v for k, v in self.counts.items() if k.startswith("diff_"))
 
 
-class Comparison:
+class Comparison(ScratchDb):
     """One target pool against one backup.
 
     :param legacy_attribute: the target's legacy sub attribute, when it has one: each user must
@@ -78,32 +75,15 @@ class Comparison:
 
     def __init__(self, legacy_attribute: str | None = None, directory: str | None = None,
                  since: float | None = None) -> None:
+        super().__init__(SCHEMA, "cognito-verify-", directory)
         self.legacy_attribute = legacy_attribute or None
         self.since = since
-        fd, self.path = tempfile.mkstemp(prefix="cognito-verify-", suffix=".sqlite", dir=directory)
-        os.close(fd)
-        self.db = sqlite3.connect(self.path, check_same_thread=False)
-        self.db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        self.db.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
-
-    def __enter__(self) -> Comparison:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _insert(self, table: str, rows: list[tuple]) -> None:
         if not rows:
             return
         marks = ",".join("?" * len(rows[0]))
-        with self._lock:
+        with self.lock:
             before = self.db.total_changes
             self.db.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", rows)
             ignored = len(rows) - (self.db.total_changes - before)
@@ -155,7 +135,7 @@ class Comparison:
 
     def target_user(self, pseudo: str) -> dict[str, Any] | None:
         """A listed target user by pseudoUsername: status, enabled flag, and whether this run made it."""
-        with self._lock:
+        with self.lock:
             row = self.db.execute("SELECT status, enabled, ours FROM target_users WHERE pseudo = ?", (pseudo,)).fetchone()
         return None if row is None else {"status": row[0], "enabled": bool(row[1]), "ours": bool(row[2])}
 
