@@ -18,9 +18,9 @@ from cognito_backup.hooks.backup_table import BackupTableHook
 from cognito_backup.rate_limit import short_collections
 
 
-def threads_for(cognito_tps: float) -> int:
-    """Enough calls in flight to use the budget at up to ~1 s per call, within 4..32."""
-    return int(min(32, max(4, float(cognito_tps))))
+def threads_for(rate: float) -> int:
+    """Enough calls in flight to use a budget of `rate` calls a second at up to ~1 s per call, within 4..32."""
+    return int(min(32, max(4, float(rate))))
 
 
 class Workers:
