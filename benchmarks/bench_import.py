@@ -83,7 +83,7 @@ def category_figures(records: list[dict], share: float) -> tuple[list[dict], dic
     for category in sorted({r["category"] for r in calls}):
         budget = share * QUOTAS[category]
         figures = cognito_figures([r for r in calls if r["category"] == category], budget)
-        rows.append({"category": category, "calls": figures["calls"], "budget": round(budget, 2),
+        rows.append({"category": category, "calls": figures["calls"], "category_budget": round(budget, 2),
                      "ideal_s": round(figures["calls"] / budget, 1), "max_calls_in_1s": figures["max_calls_in_1s"]})
     largest = max(rows, key=lambda r: r["ideal_s"])
     measured = cognito_figures(calls, 1)["measured_s"]

@@ -183,22 +183,14 @@ def test_without_a_cap_each_category_has_its_own_budget_side_by_side():
     assert len(calls) >= 0.9 * 22 * 3
 
 
-def test_the_cap_alone_paces_a_category_whose_budget_it_is_below():
-    budget = Budget.of(tps=10, share=1.0)  # UserList 30, UserResourceUpdate 25: both above the cap
+@pytest.mark.parametrize("budget", [
+    Budget.of(tps=10, share=1.0),  # UserList 30, UserResourceUpdate 25: both above the cap
+    Budget.of(tps=None),  # no share: one budget of 10 for all calls, as before categories
+], ids=["cap below both categories", "no share"])
+def test_one_schedule_paces_calls_of_every_category(budget):
     made: list[str | None] = []
     paced = CallBudget(budget, lambda c: made.append(c) or LocalSchedule())
     calls = starts({"UserList": (lambda: paced.acquire("ListUsers"), 4),
                     "UserResourceUpdate": (lambda: paced.acquire("AdminDisableUser"), 4)}, 3)
-    assert made == [None] and max_calls_in_any_second(calls) <= 10 + 1
-    assert len(calls) >= 0.9 * 10 * 3
-
-
-def test_without_a_share_one_budget_paces_every_call():
-    budget = Budget.of(tps=None)
-    assert (budget.tps, budget.by_category) == (10, False)
-    made: list[str | None] = []
-    paced = CallBudget(budget, lambda c: made.append(c) or LocalSchedule())
-    calls = starts({"UserList": (lambda: paced.acquire("ListUsers"), 4),
-                    "UserCreation": (lambda: paced.acquire("AdminCreateUser"), 4)}, 3)
     assert made == [None] and max_calls_in_any_second(calls) <= 10 + 1
     assert len(calls) >= 0.9 * 10 * 3
