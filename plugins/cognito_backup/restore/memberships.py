@@ -14,7 +14,7 @@ memory. ``AdminAddUserToGroup`` is idempotent, so either step can be run again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -40,11 +40,14 @@ class LeftOutOfCsv(ScratchDb):
 
     def __init__(self, table: BackupTableHook, rules: csv_file.CsvRules, directory: str | None = None) -> None:
         super().__init__("CREATE TABLE subs (sub TEXT PRIMARY KEY);", "cognito-left-out-", directory)
+        self.users = self.left_out = 0
 
         def note(batch: list[dict[str, Any]]) -> None:
             rows = [(u.sub,) for u in map(items.User.from_item, batch) if rules.problem(u) is not None]
             with self.lock:
                 self.db.executemany("INSERT OR IGNORE INTO subs VALUES (?)", rows)
+                self.users += len(batch)
+                self.left_out += len(rows)
 
         scan_parallel(table, items.USER, note, batch_size=500)
 
@@ -86,15 +89,16 @@ class RestoreMembershipsOperator(_RestoreOperator):
                 present.update(found)
         return present
 
-    def memberships(self, stack: ExitStack) -> Iterator[items.Membership]:
-        """This step's memberships of the segment."""
+    def memberships(self, stack: ExitStack) -> tuple[Iterable[items.Membership], float]:
+        """This step's memberships of the segment, and about which part of them they are."""
         found: Iterable[items.Membership] = map(
             items.Membership.from_item, self.table_hook.scan_kind(items.MEMBERSHIP, int(self.segment), self.total_segments)
         )
         if self.strategy != "csv_import":
-            return iter(found)  # every user was created one by one
+            return found, 1.0  # every user was created one by one
         left_out = stack.enter_context(LeftOutOfCsv(self.table_hook, self.csv_rules()))
-        return (m for m in found if (m.sub in left_out) != self.IMPORTED)
+        part = left_out.left_out / max(left_out.users, 1)
+        return (m for m in found if (m.sub in left_out) != self.IMPORTED), (1 - part if self.IMPORTED else part)
 
     def execute(self, context: Context) -> dict[str, int]:
         if self.IMPORTED and self.strategy != "csv_import":
@@ -103,8 +107,6 @@ class RestoreMembershipsOperator(_RestoreOperator):
             return {}
         cognito = self.cognito_hook(context)
         pool_id = self.pool_id
-        expected = int((self.backup or {}).get("estimated_memberships", 0)) // self.total_segments
-        progress = Progress(self.log, f"memberships of segment {self.segment}", expected or None)
 
         def add(member: items.Membership) -> str:
             try:
@@ -122,7 +124,9 @@ class RestoreMembershipsOperator(_RestoreOperator):
 
         try:
             with ExitStack() as stack:
-                found: Iterable[items.Membership] = self.memberships(stack)
+                found, part = self.memberships(stack)
+                expected = int(int((self.backup or {}).get("estimated_memberships", 0)) * part) // self.total_segments
+                progress = Progress(self.log, f"memberships of segment {self.segment}", expected or None)
                 present: set[tuple[str, str]] = set()
                 if self.live:  # only what the live pool lacks: its members of these groups, listed first
                     found = list(found)
