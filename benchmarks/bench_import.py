@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, AirflowStack, airflow_cli, airflow_env, cognito_figures, markdown  # noqa: E402
+from harness import ROOT, AirflowStack, airflow_cli, airflow_env, cognito_figures, markdown, publish  # noqa: E402
 
 from localaws.quotas import RATES as QUOTAS  # noqa: E402
 from localaws.testing import Emulator  # noqa: E402
@@ -174,10 +174,7 @@ def main() -> int:
         mix = [r for r in category_rows if (r["budget"], r["strategy"], r["run"]) == (first["budget"], first["strategy"], 1)]
         sections.append(f"### Estimated restore times, each user in one group, at the default quotas "
                         f"(calls per user of {first['budget']}, {first['strategy']} run 1)\n\n{markdown(estimates(mix, args.users))}")
-    text = "\n\n".join(sections)
-    print("\n" + text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    publish("\n\n".join(sections), args.out)
     return 0
 
 

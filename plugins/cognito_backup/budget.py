@@ -129,11 +129,12 @@ class Budget:
         return total if self.tps is None else min(total, self.tps)
 
     def describe(self) -> str:
+        """The budget in words (logs, the DAG's page)."""
         if not self.by_category:
-            return f"{self.tps:g} calls/s for all calls"
+            return f"{self.tps:g} calls a second for the whole run"
         categories = ", ".join(f"{c} {self.rate(c):g}" for c in CATEGORIES)
-        cap = f"; at most {self.tps:g} calls/s in all" if self.tps is not None else ""
-        return f"{self.share:g} of each quota category's: {categories} calls/s{cap}"
+        cap = f"; at most {self.tps:g} calls a second in all" if self.tps is not None else ""
+        return f"{self.share:g} of each quota category's quota, in calls a second: {categories}{cap}"
 
 
 class CallBudget:

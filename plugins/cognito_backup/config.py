@@ -64,6 +64,10 @@ class BackupConfig:
     def dag_id(self) -> str:
         return f"{EXPORT_DAG_PREFIX}{self.name}"
 
+    @property
+    def budget(self) -> Budget:
+        return Budget.of(self.cognito_tps, self.cognito_quota_share, self.cognito_quotas, self.cognito_category_tps)
+
 
 def backup_name(dag_id: str) -> str:
     """The backups entry an export DAG was made from."""

@@ -33,7 +33,8 @@ def export_doc(cfg: BackupConfig) -> str:
     return dag_doc(
         "export", name=cfg.name, dag_id=cfg.dag_id, user_pool_id=cfg.user_pool_id, region=cfg.region,
         table_name=cfg.table_name, backup_regions=", ".join(cfg.backup_regions) or "none",
-        schedule=cfg.schedule or "none (triggered only)", cognito_tps=f"{cfg.cognito_tps:g}",
+        schedule=cfg.schedule or "none (triggered only)",
+        budget=cfg.budget.describe(),
         notify=f"{cfg.notify}, to {cfg.notification_topic_arn}" if cfg.notification_topic_arn else "nobody",
         manage_table="created and kept up to date by the DAG" if cfg.manage_table else "managed elsewhere, only checked",
         max_delete_fraction=f"{cfg.max_delete_fraction:.0%}", delete_floor=cfg.delete_floor,
