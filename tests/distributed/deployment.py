@@ -7,7 +7,7 @@ the session.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from localaws.testing import Emulator
@@ -59,5 +59,4 @@ class Deployment:
     postgres: Postgres
     pool_ids: dict[str, str]
     topic: str
-    queue: str
-    notices: list[dict] = field(default_factory=list)  # SNS messages read so far
+    queue: str  # where the SNS notifications of every run land

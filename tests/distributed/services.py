@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,8 +66,17 @@ class Postgres:
         self.folder = folder
         self.port = free_port()
         self.process: subprocess.Popen | None = None
+        self._temporary = False
         # As root, run as Debian's `postgres` user; as anyone else, as oneself.
         self.user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if self.user is not None and not self._reachable(folder.parent):
+            # A checkout in a folder the postgres user may not enter (a private home): the
+            # cluster goes to a temporary folder instead, removed when it stops.
+            self.folder = Path(tempfile.mkdtemp(prefix="cognito-backup-postgres-"))
+            self._temporary = True
+
+    def _reachable(self, folder: Path) -> bool:
+        return subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(folder)]).returncode == 0
 
     def url(self, database: str = "airflow", driver: str = "postgresql+psycopg2") -> str:
         return f"{driver}://postgres@127.0.0.1:{self.port}/{database}"
@@ -133,6 +143,8 @@ class Postgres:
 
     def stop(self) -> None:
         stop(self.process, signal.SIGINT)  # "fast" shutdown: ends the sessions, no checkpoint wait
+        if self._temporary:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Redis:

@@ -253,12 +253,6 @@ class CeleryStack:
         assert status == 200, body
         return body["task_instances"]
 
-    def tries(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """Every try of every task instance of the run, the retried ones included."""
-        status, body = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/-/tries?limit=1000")
-        assert status == 200, body
-        return body["task_instances"]
-
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else ""): ti["state"]
                 for ti in self.task_instances(dag_id, run_id)}
