@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from backup_state import pool_state
+from cognito_backup.restore.report import REPORT_NAME, run_folder
 from deployment import BUCKET, POOLS, REGION, Deployment
 from import_runs import assert_restored
 from runs import (
@@ -79,15 +80,15 @@ def test_export_completes_exactly_when_the_scheduler_is_killed_and_started_again
     run_id = d.stack.trigger(pool.dag_id)
     wait_for_calls(d, mark, "ListUsers", 30)
     d.stack.kill(scheduler)
-    down = time.monotonic()
     # With no scheduler, running tasks go on and finish; nothing new is scheduled.
     time.sleep(15)
     d.stack.start(scheduler)
+    restarted = time.time()
     state = d.stack.wait_for_run(pool.dag_id, run_id)
     assert state == "success", d.stack.task_states(pool.dag_id, run_id)
     assert_export_exact(d, "scheduler")
     calls = run_calls(d.emulator.requests(since=mark), pool.dag_id)
-    assert any(c["time"] > time.time() - (time.monotonic() - down) + 15 for c in calls)  # work after the restart
+    assert any(c["time"] > restarted for c in calls)  # the run went on under the new scheduler
     figures("scheduler killed and restarted (export)", f"{pool.users:,} users, budget {pool.tps}",
             "SIGKILL of the scheduler mid-listing, started again 15 s later", elapsed(started), calls,
             assert_budget(calls, pool.tps), "")
@@ -106,8 +107,7 @@ def assert_restore_verified(d: Deployment, name: str, run_id: str) -> str:
     restored = assert_restored(REGION, d.pool_ids[name], REGION, target)
     assert restored["users"] == len(pool_state(REGION, d.pool_ids[name])["users"])
     s3 = boto3.client("s3", region_name=REGION)
-    key = next(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{name}/")["Contents"]
-               if o["Key"].endswith(f"{run_id.replace(':', '_').replace('+', '_')}/report.json"))
+    key = f"{name}/{run_folder(run_id)}/{REPORT_NAME}"
     report = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     assert report["verification"]["ok"], report["verification"]
     return target
