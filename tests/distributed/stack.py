@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKER_CONCURRENCY = 4
 # Airflow's processes run at a lower CPU priority than the emulator, which stands for AWS on
-# another host. On 2 cores shared with a dozen busy processes, an emulator starved for 150 to
-# 300 ms took the calls sent meanwhile as arriving together (4 or 5 within 40 ms after a gap:
-# 22 or 23 calls in one second at a budget of 20, where the tasks' own send times kept to 21).
+# other hosts. At equal priority, on 2 cores shared with a dozen busy processes, the emulator
+# logged 4 or 5 calls within 40 ms after a 200 ms gap (22 or 23 in one second at a budget of
+# 20) during a restore under faults; replayed with the same limiter and faults on a loaded
+# host, the calls' send times kept to 21 a second while their logged arrivals reached 22.
 AIRFLOW_NICENESS = 5
 
 # Short timeouts, so that the faults a test causes are found in seconds rather than minutes;
