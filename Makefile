@@ -11,7 +11,7 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__UNIT_TEST_MODE := False
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: venv test test-ui test-compat demo bench-export bench-import bench-scale mwaa-bundle clean
+.PHONY: venv test test-ui test-compat test-distributed demo bench-export bench-import bench-scale mwaa-bundle clean
 
 # The venv is rebuilt only when a pinned file changes (stale) or it is missing.
 $(STAMP): constraints.txt requirements.txt requirements-dev.txt localaws/pyproject.toml
@@ -71,6 +71,19 @@ test-compat: $(STAMP) $(foreach v,$(COMPAT_VERSIONS),.venv-compat/$(v)/.installe
 		AIRFLOW_HOME=$(CURDIR)/.venv-compat/$$v/home LOCALAWS_PYTHON=$(CURDIR)/$(PY) \
 			.venv-compat/$$v/bin/python -m pytest $(COMPAT_TESTS) $(PYTEST_ARGS); \
 	done
+
+# The DAGs on the engine MWAA runs, under the faults production brings (README, "Reliability"):
+# Airflow with the CeleryExecutor, Redis and PostgreSQL from Debian's packages (installed when
+# absent), every process started in .distributed/ on free ports and stopped by the tests' session;
+# the whole run is bounded by `timeout`. The folder is removed after a run that passed, kept with
+# its logs after one that did not.
+DISTRIBUTED_TIMEOUT ?= 45m
+test-distributed: $(STAMP)
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			redis-server postgresql >/dev/null; }
+	timeout -k 60 $(DISTRIBUTED_TIMEOUT) $(PY) -m pytest tests/distributed $(PYTEST_ARGS)
+	rm -rf .distributed
 
 demo: $(AIRFLOW_HOME)/.ready
 	$(PY) demo/run.py

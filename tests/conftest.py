@@ -56,6 +56,18 @@ def aws(emulator: Emulator) -> Emulator:
     return emulator
 
 
+# `make test-distributed` runs these on a deployment of their own; elsewhere they are left out
+# unless named on the command line.
+DISTRIBUTED_DIR = ROOT / "tests" / "distributed"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path != DISTRIBUTED_DIR:
+        return None
+    named = (config.invocation_params.dir / arg.split("::")[0] for arg in config.args)
+    return not any(path.resolve().is_relative_to(DISTRIBUTED_DIR) for path in named) or None
+
+
 # The end-to-end tests: those that run the DAGs.
 DAG_TEST_DIRS = (ROOT / "tests" / "export", ROOT / "tests" / "restore")
 _NARROWED = pytest.StashKey[bool]()

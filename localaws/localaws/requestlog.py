@@ -22,6 +22,8 @@ Record shape (keys always present unless noted)::
     target    Cognito only, when the call names them: {"user": Username, "group": GroupName}
               (a test's evidence of which user or group a call touched; the emulator's log is
               development data, never the product's)
+    pool      Cognito only, when the call names one: its UserPoolId (which pool each of several
+              runs at once worked on)
 
 The file is written under a lock, one ``write`` per line, so a reader that starts at a
 line boundary (an offset previously returned by ``end_offset``) sees only whole records.
@@ -82,13 +84,19 @@ def end_offset(path: str) -> int:
 
 
 def cognito_target(call: Any) -> dict[str, Any]:
-    """The user and group a Cognito call names, as a `target` field (empty when it names neither)."""
+    """The pool, user and group a Cognito call names, as `pool` and `target` fields (each left
+    out when the call names none)."""
     try:
         params = call.params
     except ValueError:
         return {}
     if not isinstance(params, dict):
         return {}
+    fields: dict[str, Any] = {}
+    if isinstance(params.get("UserPoolId"), str):
+        fields["pool"] = params["UserPoolId"]
     found = {key: params[name] for key, name in (("user", "Username"), ("group", "GroupName"))
              if isinstance(params.get(name), str)}
-    return {"target": found} if found else {}
+    if found:
+        fields["target"] = found
+    return fields

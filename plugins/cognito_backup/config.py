@@ -6,6 +6,7 @@ names the entry and the key, and fails parsing of the export DAG file.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -30,6 +31,13 @@ TABLE = re.compile(r"^[a-zA-Z0-9_.-]{3,255}$")
 TOPIC = re.compile(r"^arn:aws[\w-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+$")
 SHARD_COUNTS = (1, 16, 256, 4096)
 EXPORT_DAG_PREFIX = "cognito_export_"
+# Airflow's DAG ids are at most 250 characters: cognito_export_<name>.
+MAX_NAME = 250 - len(EXPORT_DAG_PREFIX)
+MAX_RETRY_DELAY_SECONDS = 86_400
+# The schedules Airflow gives a timetable of their own, and its cron presets' expressions.
+NON_CRON_SCHEDULES = ("@once", "@continuous")
+CRON_PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *",
+                "@quarterly": "0 0 1 */3 *", "@yearly": "0 0 1 1 *"}
 
 
 class ConfigError(ValueError):
@@ -83,6 +91,33 @@ def _check(entry: str, key: str, ok: bool, why: str) -> None:
         raise ConfigError(f"backups entry {entry}: key '{key}' {why}")
 
 
+def _is_schedule(value: Any) -> bool:
+    """None, or a schedule string Airflow accepts: @once, @continuous, a preset or a cron expression.
+
+    Airflow checks a cron expression only when it validates the DAG, with an error that names
+    neither entry nor key: checked here first, with the same parser (croniter, an Airflow
+    dependency)."""
+    if value is None or value in NON_CRON_SCHEDULES:
+        return True
+    if not isinstance(value, str):
+        return False
+    from croniter import croniter
+
+    try:
+        croniter(CRON_PRESETS.get(value, value))
+    except ValueError:  # every croniter error for a malformed expression (CroniterError) is one
+        return False
+    return True
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse_entry(raw: Any, index: int) -> BackupConfig:
     entry = f"#{index + 1}"
     if not isinstance(raw, dict):
@@ -94,7 +129,8 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
     for key in _REQUIRED:
         _check(entry, key, key in raw and raw[key] not in (None, ""), "is required")
 
-    _check(entry, "name", isinstance(raw["name"], str) and bool(NAME.match(raw["name"])), "must match [a-z0-9_]+")
+    _check(entry, "name", isinstance(raw["name"], str) and bool(NAME.match(raw["name"])) and len(raw["name"]) <= MAX_NAME,
+           f"must match [a-z0-9_]+, at most {MAX_NAME} characters (the DAG id is cognito_export_<name>)")
     pool = raw["user_pool_id"]
     _check(entry, "user_pool_id", isinstance(pool, str) and bool(POOL_ID.match(pool)), f"is not a user pool id: {pool!r}")
     _check(entry, "region", isinstance(raw["region"], str) and bool(REGION.match(raw["region"])), "is not an AWS Region name")
@@ -106,11 +142,12 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
     for region in backup_regions:
         _check(entry, "backup_regions", isinstance(region, str) and bool(REGION.match(region)), f"has a bad Region name: {region!r}")
         _check(entry, "backup_regions", region != raw["region"], "must not contain the primary Region")
+    _check(entry, "backup_regions", len(set(backup_regions)) == len(backup_regions), "names a Region twice")
 
     tps = raw.get("cognito_tps")
-    _check(entry, "cognito_tps", tps is None or (isinstance(tps, (int, float)) and not isinstance(tps, bool) and tps >= 1), "must be a number of calls per second, at least 1")
+    _check(entry, "cognito_tps", tps is None or (_is_number(tps) and tps >= 1), "must be a number of calls per second, at least 1")
     share = raw.get("cognito_quota_share")
-    _check(entry, "cognito_quota_share", share is None or (isinstance(share, (int, float)) and not isinstance(share, bool)), "must be a number, more than 0 and at most 1")
+    _check(entry, "cognito_quota_share", share is None or _is_number(share), "must be a number, more than 0 and at most 1")
     for key in ("cognito_quotas", "cognito_category_tps"):
         _check(entry, key, raw.get(key) is None or isinstance(raw[key], dict), "must be a mapping of quota category to calls per second")
     try:
@@ -124,19 +161,21 @@ def parse_entry(raw: Any, index: int) -> BackupConfig:
     manage = raw.get("manage_table", True)
     _check(entry, "manage_table", isinstance(manage, bool), "must be true or false")
     shards = raw.get("user_shards")
-    _check(entry, "user_shards", shards is None or (shards in SHARD_COUNTS and not isinstance(shards, bool)), f"must be one of {SHARD_COUNTS} (or left out: from the pool's size)")
+    _check(entry, "user_shards", shards is None or (_is_whole(shards) and shards in SHARD_COUNTS), f"must be one of {SHARD_COUNTS} (or left out: from the pool's size)")
     chunks = raw.get("membership_chunks")
-    _check(entry, "membership_chunks", chunks is None or (isinstance(chunks, int) and not isinstance(chunks, bool) and 1 <= chunks <= 256), "must be a whole number from 1 to 256 (or left out: from the group count)")
+    _check(entry, "membership_chunks", chunks is None or (_is_whole(chunks) and 1 <= chunks <= 256), "must be a whole number from 1 to 256 (or left out: from the group count)")
     fraction = raw.get("max_delete_fraction", BackupConfig.max_delete_fraction)
-    _check(entry, "max_delete_fraction", isinstance(fraction, (int, float)) and not isinstance(fraction, bool) and 0 <= fraction <= 1, "must be a number from 0 to 1 (the largest share of users, groups or memberships one export removes)")
+    _check(entry, "max_delete_fraction", _is_number(fraction) and 0 <= fraction <= 1, "must be a number from 0 to 1 (the largest share of users, groups or memberships one export removes)")
     floor = raw.get("delete_floor", BackupConfig.delete_floor)
-    _check(entry, "delete_floor", isinstance(floor, int) and not isinstance(floor, bool) and floor >= 0, "must be a whole number, at least 0 (deletions one export always may make)")
+    _check(entry, "delete_floor", _is_whole(floor) and floor >= 0, "must be a whole number, at least 0 (deletions one export always may make)")
     schedule = raw.get("schedule", "@daily")
-    _check(entry, "schedule", schedule is None or isinstance(schedule, str), "must be an Airflow schedule string or null")
+    _check(entry, "schedule", _is_schedule(schedule),
+           "must be null, @once, @continuous, a cron preset (@hourly, @daily, ...) or a cron expression")
     retries = raw.get("retries", 3)
-    _check(entry, "retries", isinstance(retries, int) and not isinstance(retries, bool) and 0 <= retries <= 20, "must be a whole number from 0 to 20")
+    _check(entry, "retries", _is_whole(retries) and 0 <= retries <= 20, "must be a whole number from 0 to 20")
     delay = raw.get("retry_delay_seconds", 30)
-    _check(entry, "retry_delay_seconds", isinstance(delay, int) and not isinstance(delay, bool) and delay >= 1, "must be a whole number of seconds, at least 1")
+    _check(entry, "retry_delay_seconds", _is_whole(delay) and 1 <= delay <= MAX_RETRY_DELAY_SECONDS,
+           f"must be a whole number of seconds from 1 to {MAX_RETRY_DELAY_SECONDS:,}")
     conn = raw.get("aws_conn_id", "aws_default")
     _check(entry, "aws_conn_id", isinstance(conn, str) and bool(conn), "must be an Airflow connection id")
 

@@ -52,6 +52,10 @@ def test_cognito_records_name_the_user_and_group_a_call_touches(aws: Emulator, c
     cognito.list_groups(UserPoolId=pool)
     records = aws.requests(since=mark)
     assert [r.get("target") for r in records] == [{"user": "zoë"}, {"user": "zoë", "group": "staff"}, None]
+    assert [r.get("pool") for r in records] == [pool, pool, pool]
+    mark = aws.mark()
+    cognito.list_user_pools(MaxResults=5)
+    assert "pool" not in only(aws, mark)
 
 
 def test_cognito_record_shape(aws: Emulator, cognito: Any) -> None:

@@ -47,6 +47,14 @@ def test_the_example_file_is_valid(monkeypatch):
         ({"max_delete_fraction": "5%"}, "max_delete_fraction"),
         ({"delete_floor": -1}, "delete_floor"),
         ({"delete_floor": 2.5}, "delete_floor"),
+        # Each of these once loaded and then failed DAG parsing deep inside Airflow or Python.
+        ({"name": "n" * 236}, "name"),
+        ({"schedule": "61 * * * *"}, "schedule"),
+        ({"schedule": "@fortnightly"}, "schedule"),
+        ({"retry_delay_seconds": 10**20}, "retry_delay_seconds"),
+        ({"cognito_tps": float("inf")}, "cognito_tps"),
+        ({"user_shards": 16.0}, "user_shards"),
+        ({"backup_regions": ["us-west-2", "us-west-2"]}, "backup_regions"),
     ],
 )
 def test_bad_entries_name_entry_and_key(tmp_path, change, key):
@@ -55,6 +63,12 @@ def test_bad_entries_name_entry_and_key(tmp_path, change, key):
         del entry[key]
     with pytest.raises(ConfigError, match=rf"entry #1.*'{key}'"):
         load(tmp_path, entry)
+
+
+@pytest.mark.parametrize("schedule", [None, "@once", "@continuous", "@hourly", "@daily", "0 3 * * *", "*/15 * * * 1-5"])
+def test_schedules_airflow_accepts_load(tmp_path, schedule):
+    [cfg] = load(tmp_path, {**GOOD, "schedule": schedule})
+    assert cfg.schedule == schedule
 
 
 def test_duplicate_names_are_refused(tmp_path):
