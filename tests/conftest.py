@@ -61,11 +61,6 @@ def aws(emulator: Emulator) -> Emulator:
 DISTRIBUTED_DIR = ROOT / "tests" / "distributed"
 
 
-def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    if collection_path != DISTRIBUTED_DIR:
-        return None
-    named = (config.invocation_params.dir / arg.split("::")[0] for arg in config.args)
-    return not any(path.resolve().is_relative_to(DISTRIBUTED_DIR) for path in named) or None
 
 
 # The end-to-end tests: those that run the DAGs.
@@ -83,6 +78,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     # The browser tests need Debian's chromium and start a whole Airflow: their own target.
     if collection_path == ROOT / "tests" / "ui" and not config.getoption("--ui"):
         return True
+    if collection_path == DISTRIBUTED_DIR:
+        named = (config.invocation_params.dir / arg.split("::")[0] for arg in config.args)
+        return not any(path.resolve().is_relative_to(DISTRIBUTED_DIR) for path in named) or None
     return None
 
 

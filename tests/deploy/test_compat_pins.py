@@ -40,7 +40,7 @@ def pins(path: Path) -> dict[str, str]:
             if str(r.specifier).startswith("==")}
 
 
-def tested() -> dict[str, dict[str, str]]:
+def compat_pins() -> dict[str, dict[str, str]]:
     """MWAA version -> the versions its compat folder pins, and its Python."""
     return {
         folder.name.removeprefix("airflow-"): {
@@ -52,7 +52,7 @@ def tested() -> dict[str, dict[str, str]]:
 
 
 def test_every_mwaa_version_the_bundle_offers_is_tested_on_its_python():
-    assert {v: t["python"] for v, t in tested().items()} == python_of()
+    assert {v: t["python"] for v, t in compat_pins().items()} == python_of()
 
 
 @pytest.mark.parametrize("version", sorted(python_of()))
@@ -68,7 +68,7 @@ def test_the_compat_pins_are_the_airflow_of_the_version_and_its_freeze(version):
 
 
 def test_the_package_floor_is_the_oldest_provider_tested():
-    oldest = min(Version(t["apache-airflow-providers-amazon"]) for t in tested().values())
+    oldest = min(Version(t["apache-airflow-providers-amazon"]) for t in compat_pins().values())
     floor = requirements(ROOT / "requirements.txt")["apache-airflow-providers-amazon"].specifier
     assert [(s.operator, Version(s.version)) for s in floor] == [(">=", oldest)]
     assert Version(pins(ROOT / "constraints.txt")["apache-airflow-providers-amazon"]) in floor
@@ -81,5 +81,5 @@ def test_the_readme_names_the_versions_tested_for_each_mwaa_version():
     assert table == {
         version: [t["apache-airflow"], t["python"], t["apache-airflow-providers-amazon"],
                   f"{t['boto3']} / {t['botocore']}", t["aiobotocore"], t["pyyaml"]]
-        for version, t in tested().items()
+        for version, t in compat_pins().items()
     }
