@@ -15,7 +15,7 @@ Parts (`--parts`, all by default):
 - `baseline`: the first and an unchanged export of the largest scale at the highest budget by
   another commit's code (`--baseline`, a work tree made with `git worktree`), for CPU per user.
 - `restore`: the largest table restored (`csv_import`) into a new pool at `--restore-budget`; and
-  the smallest scale's, for memory.
+  the smallest scale's, for memory (`--restore-scales` to choose).
 
 Per run: wall time (the DAG run), Cognito calls and ListUsers calls against full pages,
 utilisation of the budget (first to last Cognito call), the busiest second, Airflow CPU-seconds
@@ -242,6 +242,7 @@ def main() -> int:
     parser.add_argument("--scales", default="20000,100000")
     parser.add_argument("--budgets", default="10,30")
     parser.add_argument("--restore-budget", type=float, default=25)
+    parser.add_argument("--restore-scales", help="the scales restored (default: the smallest and the largest)")
     parser.add_argument("--baseline", default="81935bd", help="the commit whose code the CPU figures are held to")
     parser.add_argument("--parts", default="small,exports,baseline,restore")
     parser.add_argument("--unpinned", action="store_true", help="emulator and Airflow share every core")
@@ -265,7 +266,8 @@ def main() -> int:
         if "baseline" in parts:
             rows += baseline(rig, max(scales), max(budgets), args.baseline)
         if "restore" in parts and backups:
-            for users in sorted({min(scales), max(scales)}):
+            restored = [int(s) for s in args.restore_scales.split(",")] if args.restore_scales else [min(scales), max(scales)]
+            for users in sorted(set(restored)):
                 rows.append(restore(rig, users, *backups[users], args.restore_budget))
     finally:
         rig.close()
