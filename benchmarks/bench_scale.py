@@ -174,8 +174,10 @@ def small(rig: Rig) -> list[dict]:
     return rows
 
 
-def exports(rig: Rig, scales: list[int], budgets: list[float]) -> tuple[list[dict], dict[int, tuple[str, str]]]:
-    """Rows, and per scale its pool and the table of the last budget (for the restore)."""
+def exports(rig: Rig, scales: list[int], budgets: list[float], first_only: set[float] = frozenset()
+            ) -> tuple[list[dict], dict[int, tuple[str, str]]]:
+    """Rows, and per scale its pool and the table of the last budget (for the restore). At the
+    budgets of `first_only`, only the first export."""
     rows, backups = [], {}
     for users in scales:
         pool_id = rig.aws.seed(REGION, users=users, groups=users // 100, one_group_each=True, seed=7)
@@ -185,10 +187,12 @@ def exports(rig: Rig, scales: list[int], budgets: list[float]) -> tuple[list[dic
             stack = rig.stack(name, [entry(name, pool_id, table, budget)])
             dag = f"cognito_export_{name}"
             rows.append(rig.measure(stack, dag, users, budget, part="export", run="first"))
+            backups[users] = (pool_id, table)
+            if budget in first_only:
+                continue
             rows.append(rig.measure(stack, dag, users, budget, part="export", run="unchanged"))
             change_one_percent(rig.aws, pool_id, users, seed=int(budget))
             rows.append(rig.measure(stack, dag, users, budget, part="export", run="1% changed"))
-            backups[users] = (pool_id, table)
     return rows, backups
 
 
@@ -244,6 +248,8 @@ def main() -> int:
     parser.add_argument("--restore-budget", type=float, default=25)
     parser.add_argument("--restore-scales", help="the scales restored (default: the smallest and the largest)")
     parser.add_argument("--baseline", default="81935bd", help="the commit whose code the CPU figures are held to")
+    parser.add_argument("--first-only-at", default="", help="budgets at which only the first export runs")
+    parser.add_argument("--baseline-scale", type=int, help="the scale of the baseline's exports (default: the largest)")
     parser.add_argument("--parts", default="small,exports,baseline,restore")
     parser.add_argument("--unpinned", action="store_true", help="emulator and Airflow share every core")
     parser.add_argument("--out", help="also write the tables to this Markdown file")
@@ -261,10 +267,11 @@ def main() -> int:
             rows += small(rig)
         backups: dict[int, tuple[str, str]] = {}
         if "exports" in parts:
-            found, backups = exports(rig, scales, budgets)
+            first_only = {float(b) for b in args.first_only_at.split(",") if b}
+            found, backups = exports(rig, scales, budgets, first_only)
             rows += found
         if "baseline" in parts:
-            rows += baseline(rig, max(scales), max(budgets), args.baseline)
+            rows += baseline(rig, args.baseline_scale or max(scales), max(budgets), args.baseline)
         if "restore" in parts and backups:
             restored = [int(s) for s in args.restore_scales.split(",")] if args.restore_scales else [min(scales), max(scales)]
             for users in sorted(set(restored)):
