@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 import boto3
 import pytest
 
 from backup_state import pool_state
+from budget import max_calls_in_any_second
 from cognito_backup.restore.report import REPORT_NAME, run_folder
 from deployment import BUCKET, POOLS, REGION, Deployment
 from import_runs import assert_restored
@@ -87,8 +89,12 @@ def test_export_completes_exactly_when_the_scheduler_is_killed_and_started_again
     state = d.stack.wait_for_run(pool.dag_id, run_id)
     assert state == "success", d.stack.task_states(pool.dag_id, run_id)
     assert_export_exact(d, "scheduler")
+    # The run went on under the new scheduler: it queued some of the run's tasks (at least `finish`:
+    # the kill came mid-listing, and no scheduler queued anything meanwhile).
+    queued = [datetime.fromisoformat(ti["queued_when"]).timestamp()
+              for ti in d.stack.task_instances(pool.dag_id, run_id) if ti["queued_when"]]
+    assert any(moment > restarted for moment in queued), (restarted, queued)
     calls = run_calls(d.emulator.requests(since=mark), pool.dag_id)
-    assert any(c["time"] > restarted for c in calls)  # the run went on under the new scheduler
     figures("scheduler killed and restarted (export)", f"{pool.users:,} users, budget {pool.tps}",
             "SIGKILL of the scheduler mid-listing, started again 15 s later", elapsed(started), calls,
             assert_budget(calls, pool.tps), "")
@@ -222,7 +228,7 @@ def test_two_exports_and_a_restore_at_once_each_hold_their_own_budget_on_their_o
     # ...and held its own budget, while together they made more calls a second than any one may.
     together = [c for run in calls.values() for c in run]
     busiest = {dag_id: assert_budget(run, a.tps if dag_id != IMPORT else tps) for dag_id, run in calls.items()}
-    assert assert_budget(together, 3 * tps) > tps + 1
+    assert max_calls_in_any_second(together) > tps + 1
     figures("two exports and a restore at once", f"{a.users:,} + {b.users:,} users exported, budget {a.tps} each; "
             f"{POOLS['concurrent_restore'].users:,} restored, budget {tps}",
             f"none: three runs share two workers ({overlap:.0f} s all at once)", elapsed(started), together,
