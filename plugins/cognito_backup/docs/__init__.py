@@ -7,6 +7,7 @@ task's. The runbook link comes from the Airflow option `[cognito_backup] runbook
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -17,6 +18,14 @@ from cognito_backup.config import BackupConfig
 HERE = Path(__file__).parent
 
 
+@cache
+def _text(name: str) -> str | None:
+    """A doc file's text (None when there is none), read once per process: every backups entry's
+    DAG and every task ask again at each parse."""
+    path = HERE / name
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
 def runbook_line() -> str:
     url = conf.get("cognito_backup", "runbook_url", fallback="")
     if url:
@@ -25,8 +34,7 @@ def runbook_line() -> str:
 
 
 def dag_doc(dag: str, **values: Any) -> str:
-    text = (HERE / f"{dag}.md").read_text(encoding="utf-8")
-    return Template(text).safe_substitute(values, runbook=runbook_line())
+    return Template(_text(f"{dag}.md")).safe_substitute(values, runbook=runbook_line())
 
 
 def export_doc(cfg: BackupConfig) -> str:
@@ -44,6 +52,6 @@ def export_doc(cfg: BackupConfig) -> str:
 def document_tasks(dag: Any, folder: str) -> None:
     """Give each task of `dag` that has a file `<folder>/<task id>.md` that file as its doc."""
     for task in dag.tasks:
-        path = HERE / folder / f"{task.task_id}.md"
-        if path.is_file():
-            task.doc_md = path.read_text(encoding="utf-8")
+        text = _text(f"{folder}/{task.task_id}.md")
+        if text is not None:
+            task.doc_md = text
