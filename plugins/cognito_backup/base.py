@@ -128,5 +128,6 @@ class CognitoBackupBaseOperator(BaseOperator):
             self._budget.close()
             used = self._budget.usage()
             self.log.info("Cognito budget: %s", "; ".join(
-                f"{name} {calls} calls, {dropped} slots dropped" for name, (calls, dropped) in sorted(used.items())
+                f"{name} {calls} calls, {dropped} slots dropped ({late} woken late for)"
+                for name, (calls, dropped, late) in sorted(used.items())
             ) or "no call")

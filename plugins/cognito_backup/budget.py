@@ -184,9 +184,10 @@ class CallBudget:
         for limiter in list(self._limiters.values()):
             limiter.close()
 
-    def usage(self) -> dict[str, tuple[int, int]]:
-        """Calls and dropped slots, by category ("all" for the overall budget)."""
-        return {category or "all": (limiter.calls, limiter.dropped) for category, limiter in self._limiters.items()}
+    def usage(self) -> dict[str, tuple[int, int, int]]:
+        """Calls, dropped slots and of those the ones woken late for, by category ("all" for the overall budget)."""
+        return {category or "all": (limiter.calls, limiter.dropped, limiter.woken_late)
+                for category, limiter in self._limiters.items()}
 
 
 __all__ = ["DEFAULT_TPS", "Budget", "BudgetError", "CallBudget"]

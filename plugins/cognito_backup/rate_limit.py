@@ -62,6 +62,8 @@ class LocalSchedule:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a sleeping caller's slot was taken
+        self._claim_lock = threading.Lock()
         self._tat = 0.0
 
     def claim(self, count: int, interval: float, not_before: float) -> float:
@@ -164,12 +166,35 @@ class RateLimiter:
         self._taken: set[float] = set()
         self._block_end = 0.0
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a sleeping caller's slot was taken
+        self._claim_lock = threading.Lock()
         self._waiting = 0
         self._granted: deque[float] = deque()
         self._claim_seconds = 0.0
         self._waiting_lock = threading.Lock()
+        self._latest = 0.0  # the latest slot granted here
+        self._queued = 0.0  # the latest slot of another limiter reserved for a caller of this one (`queue_after`)
         self.calls = 0
-        self.dropped = 0
+        self.dropped = 0  # slots claimed and not used: nobody took them in time, or woken late
+        self.woken_late = 0
+
+    @property
+    def next_free(self) -> float:
+        """The earliest this process's next slot could be, as far as it knows."""
+        return max(self._latest, self._queued) + self.interval
+
+    @property
+    def horizon(self) -> float:
+        """How far ahead this process has claimed the schedule (at least now)."""
+        return max(time.time(), self._block_end)
+
+    def queue_after(self, limiter: RateLimiter) -> float:
+        """Reserve (yielding) a slot of `limiter` no earlier than this limiter's next slot, as far as
+        this process knows: callers of this limiter then hold `limiter`'s slots this limiter's interval
+        apart, and leave those between to other callers."""
+        slot = limiter.reserve(prefer=self.next_free, yielding=True)
+        self._queued = max(self._queued, slot)  # a hint: a lost update only costs a little spacing
+        return slot
 
     @property
     def lead(self) -> float:
@@ -181,64 +206,103 @@ class RateLimiter:
         while not self.wait(self.reserve(yielding=True)):
             pass
 
-    def reserve(self, not_before: float = 0.0, alone: bool = False, yielding: bool = False,
-                take: bool = False) -> float:
+    def reserve(self, not_before: float = 0.0, alone: bool = False, within: float = math.inf,
+                prefer: float = 0.0, yielding: bool = False, take: bool = False) -> float:
         """Take the first slot this process holds that is still usable at `not_before` (or now),
         claiming a block of the shared schedule when it holds none; the caller then waits for it.
 
         :param alone: claim one slot, not a block: no other caller would use the next ones in time.
+        :param within: a slot this process holds will do only before `not_before + within` (a caller
+            that must start with a slot of another schedule); later ones stay for its other callers.
+        :param prefer: of the slots this process holds, one from this time on, when it holds one; the
+            earlier ones stay for its other callers.
         :param yielding: the caller (of `acquire`) gives its slot up to a `take`.
         :param take: a yielding caller's slot may be taken, when it is earlier than any free one.
         """
         with self._waiting_lock:
             self._waiting += 1
-        with self._lock:
+        try:
             while True:
-                now = time.time()
-                while self._slots and self._slots[0] + self.late <= now:
-                    self._slots.popleft()
-                    self.dropped += 1
-                usable_at = max(now, not_before)
-                index = next((i for i, s in enumerate(self._slots) if s + self.late > usable_at), None)
-                held = min((s for s in self._yielding if s + self.late > usable_at), default=None) if take else None
-                if held is not None and (index is None or held < self._slots[index]):
-                    # Its caller notices when it wakes, and queues again.
-                    self._yielding.remove(held)
-                    self._taken.add(held)
-                    slot = held
-                    break
-                if index is not None:
-                    slot = self._slots[index]
-                    del self._slots[index]  # earlier ones stay for this process's other callers
-                    break
-                # Claim what this process is about to use: the callers waiting, or its use
-                # of the last second scaled to a block, whichever is more (at most a block).
-                # Slots nobody here would use stay in the shared schedule for other tasks.
-                while self._granted and self._granted[0] < now - 1.0:
-                    self._granted.popleft()
-                recent = math.ceil(len(self._granted) * BLOCK_SECONDS)
-                count = 1 if alone else max(1, min(max(self._waiting, recent), self.block))
-                # A block starts after the claim's own round trip, so its first slots are
-                # not already past when the claim returns.
-                asked = time.time()
-                start = self.schedule.claim(count, self.interval, max(asked + self._claim_seconds, not_before))
-                self._claim_seconds = 0.7 * self._claim_seconds + 0.3 * (time.time() - asked)
-                self._slots.extend(start + i * self.interval for i in range(count))
-                self._block_end = start + count * self.interval
-            self.calls += 1
-            self._granted.append(slot)
-            if yielding:
-                self._yielding.add(slot)
-        with self._waiting_lock:
-            self._waiting -= 1
+                with self._lock:
+                    slot = self._take(not_before, within, prefer, take)
+                    if slot is not None:
+                        return self._grant(slot, yielding)
+                # One claim at a time, and without the lock: a claim is a round trip to the table,
+                # and callers whose slots come meanwhile must not wait for it (they would start late).
+                with self._claim_lock:
+                    with self._lock:
+                        if self._take(not_before, within, prefer, take, peek=True) is not None:
+                            continue  # another caller's claim brought one
+                        count = self._claim_count(alone)
+                    # A block starts after the claim's own round trip, so its first slots are
+                    # not already past when the claim returns.
+                    asked = time.time()
+                    start = self.schedule.claim(count, self.interval, max(asked + self._claim_seconds, not_before, prefer))
+                    self._claim_seconds = 0.7 * self._claim_seconds + 0.3 * (time.time() - asked)
+                    with self._lock:
+                        self._slots.extend(start + i * self.interval for i in range(count))
+                        self._block_end = start + count * self.interval
+                        if start >= max(time.time(), not_before) + within:
+                            # The schedule is busy then: the caller takes the first slot it got.
+                            del self._slots[-count]
+                            return self._grant(start, yielding)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+
+    def _take(self, not_before: float, within: float, prefer: float, take: bool, peek: bool = False) -> float | None:
+        """The slot a caller gets from those this process holds (see `reserve`), if any; with the lock held."""
+        now = time.time()
+        while self._slots and self._slots[0] + self.late <= now:
+            self._slots.popleft()
+            self.dropped += 1
+        usable_at = max(now, not_before)
+        latest = usable_at + within
+        index = next((i for i, s in enumerate(self._slots) if s + self.late > usable_at), None)
+        if index is not None and prefer - self.late > self._slots[index]:
+            index = next((i for i in range(index, len(self._slots)) if self._slots[i] >= prefer - self.late), None)
+        if index is not None and self._slots[index] >= latest:
+            index = None
+        held = min((s for s in self._yielding if usable_at < s + self.late and s < latest),
+                   default=None) if take else None
+        if held is not None and (index is None or held < self._slots[index]):
+            if not peek:  # its caller wakes, and queues again
+                self._yielding.remove(held)
+                self._taken.add(held)
+                self._changed.notify_all()
+            return held
+        if index is None:
+            return None
+        slot = self._slots[index]
+        if not peek:
+            del self._slots[index]  # earlier ones stay for this process's other callers
+        return slot
+
+    def _claim_count(self, alone: bool) -> int:
+        """Claim what this process is about to use: the callers waiting, or its use of the last
+        second scaled to a block, whichever is more (at most a block). Slots nobody here would
+        use stay in the shared schedule for other tasks."""
+        if alone:
+            return 1
+        while self._granted and self._granted[0] < time.time() - 1.0:
+            self._granted.popleft()
+        recent = math.ceil(len(self._granted) * BLOCK_SECONDS)
+        return max(1, min(max(self._waiting, recent), self.block))
+
+    def _grant(self, slot: float, yielding: bool) -> float:
+        self.calls += 1
+        self._granted.append(slot)
+        self._latest = max(self._latest, slot)
+        if yielding:
+            self._yielding.add(slot)
         return slot
 
     def wait(self, slot: float) -> bool:
-        """Sleep until `slot`; False when it was taken meanwhile, or woken too late to use it (it is
-        then dropped)."""
-        delay = slot - time.time()
-        if delay > 0:
-            time.sleep(delay)
+        """Sleep until `slot`; False when it was taken meanwhile (at once: the caller may then use a
+        slot given back earlier), or woken too late to use it (it is then dropped)."""
+        with self._lock:
+            while slot not in self._taken and (delay := slot - time.time()) > 0:
+                self._changed.wait(delay)
         if not self.keep(slot):
             return False
         if time.time() > slot + self.late:
@@ -246,6 +310,7 @@ class RateLimiter:
             with self._lock:
                 self.calls -= 1
                 self.dropped += 1
+                self.woken_late += 1
             return False
         return True
 
@@ -255,6 +320,7 @@ class RateLimiter:
             if slot in self._taken:
                 self._taken.remove(slot)
                 self.calls -= 1
+                self._forget(slot)
                 return False
             self._yielding.discard(slot)
             return True
@@ -263,14 +329,18 @@ class RateLimiter:
         """Return a reserved slot unused: another caller of this process may still use it in time."""
         with self._lock:
             self.calls -= 1
-            try:
-                self._granted.remove(slot)
-            except ValueError:
-                pass
+            self._forget(slot)
             if slot + self.late > time.time():
                 bisect.insort(self._slots, slot)
             else:
                 self.dropped += 1
+
+    def _forget(self, slot: float) -> None:
+        """A slot granted and not used by its caller no longer counts as this process's recent use."""
+        try:
+            self._granted.remove(slot)
+        except ValueError:
+            pass
 
     def close(self) -> None:
         """Hand slots this process will not use back to the schedule, when still possible."""
@@ -305,38 +375,40 @@ def acquire_both(category: RateLimiter, overall: RateLimiter) -> None:
     limiter, both usable now; then it may start one call.
 
     The call starts within the late window of both slots, so neither schedule's bound moves. The
-    category's slot comes first (its schedule is the sparser one: the category's budget is below
-    the overall cap). Shortly before it, the overall limiter is asked for a slot at that time (a
-    block claimed further ahead would leave the overall schedule idle meanwhile while other
-    callers wait behind it). When the overall schedule's first slot is later (it is the busier
-    one), the caller keeps that slot, its place in the queue, and takes the category's slot at
-    it instead. Either limiter may hand over a slot another caller of this process reserved but
-    does not yet hold for good (a caller of the overall budget alone, or one still waiting for
-    its category's slot): that caller queues again, and the slot is used either way.
+    caller first queues on the schedule that is further ahead (the busier one, as far as this
+    process knows), as any caller of it would (in blocks, its place in the queue); shortly before
+    that slot, it asks the other limiter for one slot at that time. When the other is busy then,
+    the caller keeps the slot it got there, gives the first one back (another caller of this
+    process may use it in time), and asks the first limiter for one at that time; and so on, each
+    step later in time. Queued on the overall schedule, callers of one category hold its slots a
+    category interval apart, leaving those between to other callers; asked for a slot at a given
+    time, the overall limiter may hand over one another caller of this process reserved but does
+    not yet hold for good: that caller queues again, and the slot is used either way.
     """
+    def queue() -> tuple[RateLimiter, RateLimiter, float]:
+        if category.next_free > overall.horizon:
+            return category, overall, category.reserve(yielding=True)
+        return overall, category, category.queue_after(overall)
+
+    held, other, slot = queue()  # `held` holds `slot`; `other` must give one close to it
     while True:
-        first = category.reserve(yielding=True)
-        _sleep_until(first - overall.lead)
-        if not category.keep(first):
+        _sleep_until(slot - other.lead)
+        if not held.keep(slot):  # taken meanwhile by a caller that needed it then
+            held, other, slot = queue()
             continue
-        while True:
-            second = overall.reserve(first, take=True)
-            if second >= first + category.late:
-                category.give_back(first)
-                _sleep_until(second - category.lead)
-                first = category.reserve(second, alone=True, take=True)
-                if first >= second + overall.late:  # the category is busy at that time too: from its slot
-                    overall.give_back(second)
-                    _sleep_until(first - overall.lead)
-                    continue
-            _sleep_until(max(first, second))
-            now = time.time()
-            if now <= first + category.late and now <= second + overall.late:
-                return
-            # Woken too late (a busy machine): both slots are dropped, and a new pair sought.
-            category.give_back(first)
-            overall.give_back(second)
-            break
+        match = other.reserve(slot, alone=True, within=held.late, take=other is overall)
+        if match >= slot + held.late:  # `other` is busy then: keep its slot, and find one of `held` by it
+            held.give_back(slot)
+            held, other, slot = other, held, match
+            continue
+        _sleep_until(match)  # at or after `slot`
+        now = time.time()
+        if now <= slot + held.late and now <= match + other.late:
+            return
+        # Woken too late (a busy machine): both slots are dropped, and a new pair sought.
+        held.give_back(slot)
+        other.give_back(match)
+        held, other, slot = queue()
 
 
 def _sleep_until(moment: float) -> None:

@@ -58,6 +58,23 @@ def test_shared_schedule_paces_several_processes_together(aws):
     assert len(times) >= 0.9 * 20 * 4
 
 
+class SlowSchedule(LocalSchedule):
+    """A schedule whose claims take as long as a round trip to a busy table."""
+
+    def claim(self, count: int, interval: float, not_before: float) -> float:
+        time.sleep(0.1)
+        return super().claim(count, interval, not_before)
+
+
+def test_callers_whose_slots_come_during_a_claim_are_not_held_up_by_it():
+    # With the limiter locked during a claim, callers woken for their slots meanwhile started too
+    # late to use them: 65 calls here, and 14% of a restore's membership slots dropped (measured).
+    limiter = RateLimiter(25, SlowSchedule())
+    calls = starts({"x": (limiter.acquire, 25)}, 6)
+    assert max_calls_in_any_second(calls) <= 25 + 1
+    assert len(calls) >= 0.9 * 25 * 6, f"{limiter.woken_late} slots dropped by callers woken late"
+
+
 def test_unused_slots_go_back_to_the_schedule(aws):
     BackupTableHook("limiter-test", region_name="us-east-1").create()
     client = boto3.resource("dynamodb", region_name="us-east-1").meta.client
@@ -116,7 +133,8 @@ def starts(callers: dict[str, tuple[Callable[[], None], int]], seconds: float) -
 
 
 def of(calls: list[dict], category: str) -> list[dict]:
-    return [c for c in calls if c["category"] == category]
+    """The calls of `category`, of whichever process ("<category>/<process>") unless it names one."""
+    return [c for c in calls if c["category"] == category or c["category"].split("/")[0] == category]
 
 
 def test_a_call_holds_a_slot_of_its_category_and_one_of_the_overall_cap():
@@ -161,11 +179,12 @@ def test_budgets_per_category_are_shared_by_processes_in_the_table(aws):
     processes = [CallBudget(budget, lambda c: DynamoDBSchedule(client, "limiter-test", f"dag/run#{c}" if c else "dag/run"))
                  for _ in range(2)]
     operations = {"UserCreation": "AdminCreateUser", "UserResourceUpdate": "AdminAddUserToGroup", "UserList": "ListUsers"}
-    calls = starts({category: (lambda p=p, op=op: p.acquire(op), 2)
-                    for p in processes for category, op in operations.items()}, 4)
+    calls = starts({f"{category}/{i}": (lambda p=p, op=op: p.acquire(op), 2)
+                    for i, p in enumerate(processes) for category, op in operations.items()}, 4)
     assert max_calls_in_any_second(calls) <= 20 + 1
     for category in operations:
         assert max_calls_in_any_second(of(calls, category)) <= budget.rate(category) + 1, category
+        assert all(of(calls, f"{category}/{i}") for i in range(len(processes))), category
     assert len(calls) >= 0.9 * 20 * 4
     keys = {i["id"] for i in client.scan(TableName="limiter-test")["Items"]}
     assert keys == {"rate-limit#dag/run", "rate-limit#dag/run#UserCreation", "rate-limit#dag/run#UserList"}

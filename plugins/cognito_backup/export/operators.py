@@ -224,7 +224,8 @@ class _ListingOperator(CognitoBackupBaseOperator):
 
     def run_parallel(self, fn, scopes: Sequence[Any]) -> list[Any]:
         """`fn` over `scopes` on a thread pool; the first failure fails the task."""
-        with short_collections(), ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(scopes)))) as executor:
+        threads = max(1, min(self.concurrency, len(scopes)))
+        with short_collections(), ThreadPoolExecutor(max_workers=threads) as executor:
             return list(executor.map(fn, scopes))
 
 
