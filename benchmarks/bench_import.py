@@ -22,6 +22,7 @@ Prints Markdown tables; `--out FILE` also writes them (benchmarks/RESULTS.md quo
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 from collections import Counter
@@ -30,7 +31,17 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import ROOT, AirflowStack, airflow_cli, airflow_env, cognito_figures, markdown, publish  # noqa: E402
+from harness import (  # noqa: E402
+    AIRFLOW_CPUS,
+    EMULATOR_CPUS,
+    ROOT,
+    AirflowStack,
+    airflow_cli,
+    airflow_env,
+    cognito_figures,
+    markdown,
+    publish,
+)
 
 from localaws.quotas import RATES as QUOTAS  # noqa: E402
 from localaws.testing import Emulator  # noqa: E402
@@ -107,14 +118,16 @@ def estimates(per_category: list[dict], users: int) -> list[dict]:
 
 
 def restore_runs(users: int, groups: int, tps: float, shares: list[float], strategies: list[str],
-                 repeats: int) -> tuple[list[dict], list[dict], list[dict]]:
+                 repeats: int, pinned: bool = False) -> tuple[list[dict], list[dict], list[dict]]:
     """Rows of the runs with one budget, of those with a budget per category, and the per-category rows."""
     rows, share_rows, category_rows = [], [], []
     log = WORK / "requests-import.jsonl"
     log.unlink(missing_ok=True)
-    with Emulator.start(latency_ms=50, quotas="aws", request_log=str(log)) as aws:
+    if pinned:
+        os.sched_setaffinity(0, {int(AIRFLOW_CPUS)})  # this process samples, on Airflow's core
+    with Emulator.start(latency_ms=50, quotas="aws", request_log=str(log), cpus=EMULATOR_CPUS if pinned else None) as aws:
         env, source_pool_id = export_backup(aws, users, groups)
-        with AirflowStack(env) as stack:
+        with AirflowStack(env, cpus=AIRFLOW_CPUS if pinned else None) as stack:
             stack.wait_for_dag(IMPORT_DAG)
             for label, params in budgets(tps, shares):
                 for strategy in strategies:
@@ -153,12 +166,14 @@ def main() -> int:
     parser.add_argument("--shares", default="1.0", help="comma-separated cognito_quota_share runs ('' for none)")
     parser.add_argument("--strategies", default="csv_import", help="comma-separated: csv_import,admin_create")
     parser.add_argument("--repeats", type=int, default=3, help="restores per budget and strategy, each into a new pool")
+    parser.add_argument("--pinned", action="store_true",
+                        help="the emulator on core 1, Airflow and this script on core 0 (AWS is not on the worker's CPU)")
     parser.add_argument("--out", help="also write the tables to this Markdown file")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     shares = [float(s) for s in args.shares.split(",") if s.strip()]
     rows, share_rows, category_rows = restore_runs(
-        args.users, args.groups, args.budget, shares, args.strategies.split(","), args.repeats)
+        args.users, args.groups, args.budget, shares, args.strategies.split(","), args.repeats, args.pinned)
     pool = f"{args.users:,} users in {args.groups} groups"
     sections = []
     if rows:

@@ -40,6 +40,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402
+    AIRFLOW_CPUS,
+    EMULATOR_CPUS,
     ROOT,
     AirflowStack,
     CpuMeter,
@@ -55,7 +57,6 @@ from localaws.testing import Emulator  # noqa: E402
 
 WORK = ROOT / ".bench" / "scale"
 REGION = "us-east-1"
-AIRFLOW_CPUS, EMULATOR_CPUS = "0", "1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/CognitoImportLogs"
 REPORTS = "bench-scale-reports"
 # On-demand prices, us-east-1 (USD), as in bench_export.py.

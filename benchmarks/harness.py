@@ -17,6 +17,8 @@ from typing import Any
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+# A pinned rig: AWS (the emulator) is not on Airflow's core, as in production.
+AIRFLOW_CPUS, EMULATOR_CPUS = "0", "1"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT / "tests"))
 import airflow_stack  # noqa: E402
