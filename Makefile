@@ -92,8 +92,9 @@ demo: $(AIRFLOW_HOME)/.ready
 bench-export: $(AIRFLOW_HOME)/.ready
 	$(PY) benchmarks/bench_export.py --out .bench/export-results.md
 
+# BENCH_ARGS="--budget 0 --pinned": the budget-per-category runs alone, the emulator on core 1.
 bench-import: $(AIRFLOW_HOME)/.ready
-	$(PY) benchmarks/bench_import.py --out .bench/import-results.md
+	$(PY) benchmarks/bench_import.py --out .bench/import-results.md $(BENCH_ARGS)
 
 # 100,000-user pools: exports at budgets 10 and 30, the same by the code of an earlier commit,
 # a restore; the emulator on core 1 and Airflow on core 0 (benchmarks/bench_scale.py). Hours.
