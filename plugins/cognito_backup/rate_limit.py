@@ -62,8 +62,6 @@ class LocalSchedule:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)  # a sleeping caller's slot was taken
-        self._claim_lock = threading.Lock()
         self._tat = 0.0
 
     def claim(self, count: int, interval: float, not_before: float) -> float:
@@ -401,7 +399,7 @@ def acquire_both(category: RateLimiter, overall: RateLimiter) -> None:
             held.give_back(slot)
             held, other, slot = other, held, match
             continue
-        _sleep_until(match)  # at or after `slot`
+        _sleep_until(max(slot, match))  # a slot of this process may be just before `slot`
         now = time.time()
         if now <= slot + held.late and now <= match + other.late:
             return
