@@ -399,7 +399,7 @@ def acquire_both(category: RateLimiter, overall: RateLimiter) -> None:
             held.give_back(slot)
             held, other, slot = other, held, match
             continue
-        _sleep_until(max(slot, match))  # a slot of this process may be just before `slot`
+        _sleep_until(match)  # at or after `slot`
         now = time.time()
         if now <= slot + held.late and now <= match + other.late:
             return
