@@ -159,12 +159,15 @@ class RateLimiter:
         self.schedule = schedule or LocalSchedule()
         self._slots: deque[float] = deque()  # in time order
         # Slots reserved by callers of this limiter alone, which a caller that must start at a
-        # given time (`acquire_both`) may take from them; and those taken, until their callers notice.
+        # given time (`acquire_both`) may take from them; those taken, and those whose callers were
+        # moved to an earlier slot given back (`give_back`), until their callers notice.
         self._yielding: set[float] = set()
+        self._movable: set[float] = set()  # of those, slots of callers that need no other slot
         self._taken: set[float] = set()
+        self._moved: dict[float, float] = {}
         self._block_end = 0.0
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)  # a sleeping caller's slot was taken
+        self._changed = threading.Condition(self._lock)  # a sleeping caller's slot was taken, or it was moved
         self._claim_lock = threading.Lock()
         self._waiting = 0
         self._granted: deque[float] = deque()
@@ -201,11 +204,11 @@ class RateLimiter:
 
     def acquire(self) -> None:
         """Block until this caller's slot; then the caller may start one call."""
-        while not self.wait(self.reserve(yielding=True)):
+        while not self.wait(self.reserve(yielding=True, movable=True)):
             pass
 
     def reserve(self, not_before: float = 0.0, alone: bool = False, within: float = math.inf,
-                prefer: float = 0.0, yielding: bool = False, take: bool = False) -> float:
+                prefer: float = 0.0, yielding: bool = False, take: bool = False, movable: bool = False) -> float:
         """Take the first slot this process holds that is still usable at `not_before` (or now),
         claiming a block of the shared schedule when it holds none; the caller then waits for it.
 
@@ -214,7 +217,9 @@ class RateLimiter:
             that must start with a slot of another schedule); later ones stay for its other callers.
         :param prefer: of the slots this process holds, one from this time on, when it holds one; the
             earlier ones stay for its other callers.
-        :param yielding: the caller (of `acquire`) gives its slot up to a `take`.
+        :param yielding: the caller gives its slot up to a `take`.
+        :param movable: the caller (of `acquire`) needs no other slot: it may be moved to an earlier
+            slot given back (`give_back`).
         :param take: a yielding caller's slot may be taken, when it is earlier than any free one.
         """
         with self._waiting_lock:
@@ -224,7 +229,7 @@ class RateLimiter:
                 with self._lock:
                     slot = self._take(not_before, within, prefer, take)
                     if slot is not None:
-                        return self._grant(slot, yielding)
+                        return self._grant(slot, yielding, movable)
                 # One claim at a time, and without the lock: a claim is a round trip to the table,
                 # and callers whose slots come meanwhile must not wait for it (they would start late).
                 with self._claim_lock:
@@ -243,7 +248,7 @@ class RateLimiter:
                         if start >= max(time.time(), not_before) + within:
                             # The schedule is busy then: the caller takes the first slot it got.
                             del self._slots[-count]
-                            return self._grant(start, yielding)
+                            return self._grant(start, yielding, movable)
         finally:
             with self._waiting_lock:
                 self._waiting -= 1
@@ -256,9 +261,13 @@ class RateLimiter:
             self.dropped += 1
         usable_at = max(now, not_before)
         latest = usable_at + within
-        index = next((i for i, s in enumerate(self._slots) if s + self.late > usable_at), None)
+        # Slots are told apart by their times: one taken from a caller here, or whose caller was
+        # moved, stays out of reach until that caller has noticed (see `hold`).
+        free = [i for i, s in enumerate(self._slots)
+                if s + self.late > usable_at and s not in self._taken and s not in self._moved]
+        index = free[0] if free else None
         if index is not None and prefer - self.late > self._slots[index]:
-            index = next((i for i in range(index, len(self._slots)) if self._slots[i] >= prefer - self.late), None)
+            index = next((i for i in free if self._slots[i] >= prefer - self.late), None)
         if index is not None and self._slots[index] >= latest:
             index = None
         held = min((s for s in self._yielding if usable_at < s + self.late and s < latest),
@@ -266,6 +275,7 @@ class RateLimiter:
         if held is not None and (index is None or held < self._slots[index]):
             if not peek:  # its caller wakes, and queues again
                 self._yielding.remove(held)
+                self._movable.discard(held)
                 self._taken.add(held)
                 self._changed.notify_all()
             return held
@@ -287,23 +297,24 @@ class RateLimiter:
         recent = math.ceil(len(self._granted) * BLOCK_SECONDS)
         return max(1, min(max(self._waiting, recent), self.block))
 
-    def _grant(self, slot: float, yielding: bool) -> float:
+    def _grant(self, slot: float, yielding: bool, movable: bool = False) -> float:
         self.calls += 1
         self._granted.append(slot)
         self._latest = max(self._latest, slot)
         if yielding:
             self._yielding.add(slot)
+        if movable:
+            self._movable.add(slot)
         return slot
 
     def wait(self, slot: float) -> bool:
-        """Sleep until `slot`; False when it was taken meanwhile (at once: the caller may then use a
-        slot given back earlier), or woken too late to use it (it is then dropped)."""
-        with self._lock:
-            while slot not in self._taken and (delay := slot - time.time()) > 0:
-                self._changed.wait(delay)
-        if not self.keep(slot):
+        """Sleep until `slot` (or the earlier slot the caller was moved to); False when it was taken
+        meanwhile (at once: the caller may then use a slot given back earlier), or woken too late to
+        use it (it is then dropped)."""
+        held = self.hold(slot)
+        if held is None:
             return False
-        if time.time() > slot + self.late:
+        if time.time() > held + self.late:
             # Woken late (a busy machine): calling now could crowd the next slot's call.
             with self._lock:
                 self.calls -= 1
@@ -312,26 +323,50 @@ class RateLimiter:
             return False
         return True
 
-    def keep(self, slot: float) -> bool:
-        """Make a yielding caller's slot its own for good; False when it was taken meanwhile."""
+    def hold(self, slot: float, lead: float = 0.0) -> float | None:
+        """Sleep until `lead` before the caller's slot, then make it the caller's own for good; return
+        it: `slot`, or the earlier one it was moved to meanwhile. None when it was taken meanwhile."""
         with self._lock:
-            if slot in self._taken:
-                self._taken.remove(slot)
-                self.calls -= 1
-                self._forget(slot)
-                return False
+            while True:
+                while slot in self._moved:
+                    slot = self._moved.pop(slot)
+                if slot in self._taken:
+                    self._taken.remove(slot)
+                    self.calls -= 1
+                    self._forget(slot)
+                    return None
+                delay = slot - lead - time.time()
+                if delay <= 0:
+                    break
+                self._changed.wait(delay)
             self._yielding.discard(slot)
-            return True
+            self._movable.discard(slot)
+            return slot
 
     def give_back(self, slot: float) -> None:
-        """Return a reserved slot unused: another caller of this process may still use it in time."""
+        """Return a reserved slot unused: another caller of this process may still use it in time.
+
+        The caller here that waits for the latest slot, if it needs no other slot, is moved to this
+        one, and its slot goes to whoever asks next: a slot given back shortly before its time would
+        otherwise often pass unused.
+        """
         with self._lock:
             self.calls -= 1
             self._forget(slot)
-            if slot + self.late > time.time():
-                bisect.insort(self._slots, slot)
-            else:
+            if slot + self.late <= time.time():
                 self.dropped += 1
+                return
+            later = max(self._movable, default=None)
+            if later is None or later <= slot:
+                bisect.insort(self._slots, slot)
+                return
+            self._yielding.remove(later)
+            self._movable.remove(later)
+            self._yielding.add(slot)
+            self._movable.add(slot)
+            self._moved[later] = slot
+            bisect.insort(self._slots, later)
+            self._changed.notify_all()
 
     def _forget(self, slot: float) -> None:
         """A slot granted and not used by its caller no longer counts as this process's recent use."""
@@ -390,16 +425,18 @@ def acquire_both(category: RateLimiter, overall: RateLimiter) -> None:
 
     held, other, slot = queue()  # `held` holds `slot`; `other` must give one close to it
     while True:
-        _sleep_until(slot - other.lead)
-        if not held.keep(slot):  # taken meanwhile by a caller that needed it then
+        kept = held.hold(slot, other.lead)
+        if kept is None:  # taken meanwhile by a caller that needed it then
             held, other, slot = queue()
             continue
+        slot = kept
         match = other.reserve(slot, alone=True, within=held.late, take=other is overall)
         if match >= slot + held.late:  # `other` is busy then: keep its slot, and find one of `held` by it
             held.give_back(slot)
             held, other, slot = other, held, match
             continue
-        _sleep_until(match)  # at or after `slot`
+        # Within both slots' windows: a call never starts before a slot it holds.
+        _sleep_until(max(slot, match))
         now = time.time()
         if now <= slot + held.late and now <= match + other.late:
             return
