@@ -158,9 +158,9 @@ class RateLimiter:
         self.block = max(1, round(rate * BLOCK_SECONDS))
         self.schedule = schedule or LocalSchedule()
         self._slots: deque[float] = deque()  # in time order
-        # Slots reserved by callers of this limiter alone, which a caller that must start at a
-        # given time (`acquire_both`) may take from them; those taken, and those whose callers were
-        # moved to an earlier slot given back (`give_back`), until their callers notice.
+        # Slots reserved by callers that do not yet hold them for good, which a caller that must
+        # start at a given time (`acquire_both`) may take from them; those taken, and those whose
+        # callers were moved to an earlier slot given back (`give_back`), until their callers notice.
         self._yielding: set[float] = set()
         self._movable: set[float] = set()  # of those, slots of callers that need no other slot
         self._taken: set[float] = set()
