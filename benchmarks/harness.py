@@ -104,13 +104,14 @@ def processes() -> list[Process]:
 
 class CpuMeter:
     """CPU seconds the host's processes use from the first sample on, by kind: the emulator,
-    Airflow's task processes (supervisors included), scheduler, api-server, dag-processor.
+    Airflow's task processes (supervisors and the LocalExecutor's workers included), scheduler,
+    api-server, dag-processor, triggerer.
 
     A process first seen after the first sample (a task) counts from zero; one that ends
     between two samples loses what it used since the last (samples are 0.2 s apart)."""
 
     KINDS = (("localaws", "emulator"), ("airflow worker", "tasks"), ("scheduler", "scheduler"),
-             ("api-server", "api-server"), ("api_server", "api-server"), ("dag-processor", "dag-processor"))
+             ("api-server", "api-server"), ("api_server", "api-server"), ("dag-processor", "dag-processor"), ("triggerer", "triggerer"))
 
     def __init__(self) -> None:
         self.first: dict[int, float] = {}
