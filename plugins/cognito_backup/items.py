@@ -13,6 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 USER = "USER"
@@ -95,7 +96,7 @@ class User:
     def attribute_map(self) -> dict[str, str]:
         return dict(self.attributes)
 
-    @property
+    @cached_property  # once: the export compares it, then writes it in the item
     def digest(self) -> str:
         return digest([self.username, self.pseudo_username, sorted(self.attributes), self.enabled, self.status])
 
@@ -146,7 +147,7 @@ class Group:
             last_modified=str(group.get("LastModifiedDate", "")),
         )
 
-    @property
+    @cached_property
     def digest(self) -> str:
         # The modification date is left out: it changes without the group changing.
         return digest([self.name, self.description, self.precedence, self.role_arn])
@@ -197,7 +198,7 @@ class Membership:
     username: str
     pseudo_username: str
 
-    @property
+    @cached_property
     def digest(self) -> str:
         return digest([self.username, self.pseudo_username])
 
