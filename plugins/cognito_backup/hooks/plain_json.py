@@ -9,6 +9,10 @@ more than everything else it does per user (profiled):
   which stay base64 text (the digests hold none);
 - requests: `BatchWriteItem` of items already in DynamoDB's JSON (`items.to_dynamodb`) is
   dumped as it is: 21 instead of 81 microseconds an item.
+
+Both ways through msgspec where it is installed (Airflow 3's Task SDK requires it), else through
+the standard library's json: the first export's task processes spent about 40% of each
+`BatchWriteItem` request in `json.dumps` (profiled).
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ from typing import Any
 
 from botocore.parsers import JSONParser, ResponseParserFactory
 
+try:
+    from msgspec import DecodeError
+    from msgspec.json import decode as loads
+    from msgspec.json import encode as dumps
+except ImportError:  # Airflow 2.x
+    DecodeError = ValueError  # type: ignore[misc,assignment]
+    loads = json.loads
+
+    def dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
 
 class RawJSONParser(JSONParser):
     def __init__(self, raw_shapes: frozenset[str], **kwargs: Any) -> None:
@@ -25,8 +40,11 @@ class RawJSONParser(JSONParser):
         self.raw_shapes = raw_shapes
 
     def _handle_json_body(self, raw_body: bytes, shape: Any) -> dict[str, Any]:
-        if shape is not None and shape.name in self.raw_shapes:
-            return self._parse_body_as_json(raw_body)
+        if shape is not None and shape.name in self.raw_shapes and raw_body:
+            try:
+                return loads(raw_body)
+            except DecodeError:
+                return self._parse_body_as_json(raw_body)  # botocore's answer to a body that is not JSON
         return super()._handle_json_body(raw_body, shape)
 
 
@@ -65,7 +83,7 @@ class PlainJSONRequests:
         if operation_model.name not in self.operations:
             return self._serializer.serialize_to_request(parameters, operation_model)
         request = self._serializer.serialize_to_request({}, operation_model)
-        request["body"] = json.dumps(parameters, separators=(",", ":")).encode()
+        request["body"] = dumps(parameters)
         return request
 
 
