@@ -16,6 +16,8 @@ Parts (`--parts`, all by default):
   another commit's code (`--baseline`, a work tree made with `git worktree`), for CPU per user.
 - `restore`: the largest table restored (`csv_import`) into a new pool at `--restore-budget`; and
   the smallest scale's, for memory (`--restore-scales` to choose).
+- `dagstest`: a first export of the smallest scale under `airflow dags test` (one process, as a
+  new user tries it), for its listing calls.
 
 Per run: wall time (the DAG run), Cognito calls and ListUsers calls against full pages,
 utilisation of the budget (first to last Cognito call), the busiest second, Airflow CPU-seconds
@@ -45,6 +47,7 @@ from harness import (  # noqa: E402
     ROOT,
     AirflowStack,
     CpuMeter,
+    airflow_cli,
     airflow_env,
     cognito_figures,
     dynamodb_units,
@@ -234,6 +237,28 @@ def restore(rig: Rig, users: int, pool_id: str, table: str, budget: float) -> di
     return row
 
 
+def dags_test(rig: Rig, users: int, budget: float) -> dict:
+    """A first export under `airflow dags test`: the same listing plan as under the scheduler."""
+    pool_id = rig.aws.seed(REGION, users=users, groups=users // 100, one_group_each=True, seed=11)
+    name = f"dagstest{users // 1000}k"
+    config = WORK / f"{name}.yaml"
+    config.write_text(yaml.safe_dump({"backups": [entry(name, pool_id, f"scale-{name}", budget)]}))
+    env = airflow_env(WORK / f"airflow-{name}", rig.aws.env(REGION), config)
+    airflow_cli(env, "db", "migrate")
+    mark = rig.aws.mark()
+    wall = airflow_cli(env, "dags", "test", f"cognito_export_{name}", log_path=WORK / f"{name}.log")
+    records = rig.aws.requests(since=mark)
+    figures = cognito_figures(records, budget)
+    operations = Counter(r["operation"] for r in records if r.get("service") == "cognito-idp" and r["outcome"] == "ok")
+    row = {"part": "export under dags test", "run": "first", "users": users, "budget": budget,
+           "pinned": False, "wall_s": round(wall, 1), "calls": figures.get("calls"),
+           "list_users_calls": operations["ListUsers"], "full_pages": math.ceil(users / 60),
+           "utilisation": figures.get("utilisation"), "busiest_1s": figures.get("max_calls_in_1s"),
+           "throttled": figures.get("throttled")}
+    print(row, flush=True)
+    return row
+
+
 def projections(rows: list[dict]) -> list[dict]:
     """Wall time and DynamoDB cost at 500,000 and 5,000,000 users, from the largest scale's runs."""
     largest = max(r["users"] for r in rows if r["part"] == "export")
@@ -265,7 +290,7 @@ def main() -> int:
     parser.add_argument("--baseline", default="81935bd", help="the commit whose code the CPU figures are held to")
     parser.add_argument("--first-only-at", default="", help="budgets at which only the first export runs")
     parser.add_argument("--baseline-scale", type=int, help="the scale of the baseline's exports (default: the largest)")
-    parser.add_argument("--parts", default="small,exports,baseline,restore")
+    parser.add_argument("--parts", default="small,exports,baseline,restore,dagstest")
     parser.add_argument("--unpinned", action="store_true", help="emulator and Airflow share every core")
     parser.add_argument("--out", help="also write the tables to this Markdown file")
     args = parser.parse_args()
@@ -291,6 +316,8 @@ def main() -> int:
             restored = [int(s) for s in args.restore_scales.split(",")] if args.restore_scales else [min(scales), max(scales)]
             for users in sorted(set(restored)):
                 rows.append(restore(rig, users, *backups[users], args.restore_budget))
+        if "dagstest" in parts:
+            rows.append(dags_test(rig, min(scales), max(budgets)))
     finally:
         rig.close()
     text = f"### Runs ({'pinned: emulator on core 1, Airflow on core 0' if rig.pinned else 'unpinned'})\n\n{markdown(rows)}"
