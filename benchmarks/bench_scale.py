@@ -16,6 +16,9 @@ Parts (`--parts`, all by default):
   another commit's code (`--baseline`, a work tree made with `git worktree`), for CPU per user.
 - `restore`: the largest table restored (`csv_import`) into a new pool at `--restore-budget`; and
   the smallest scale's, for memory (`--restore-scales` to choose).
+- `restore-memory`: for each scale, a restore with Cognito's quotas off in the emulator and a
+  budget of `--memory-budget`: peak task memory against the pool's size (the rate does not change
+  it), in minutes where a restore of 100,000 users at AWS's quotas takes an hour and a half.
 - `dagstest`: a first export of the smallest scale under `airflow dags test` (one process, as a
   new user tries it), for its listing calls.
 
@@ -226,15 +229,36 @@ def baseline(rig: Rig, users: int, budget: float, revision: str) -> list[dict]:
     return rows
 
 
-def restore(rig: Rig, users: int, pool_id: str, table: str, budget: float) -> dict:
-    name = f"restore{users // 1000}k"
+def restore(rig: Rig, users: int, pool_id: str, table: str, budget: float, name: str = "restore",
+            part: str = "restore") -> dict:
+    name = f"{name}{users // 1000}k"
     stack = rig.stack(name, [entry(name, pool_id, table, budget)])
-    rig.aws.client("s3", REGION).create_bucket(Bucket=REPORTS)
+    rig.aws.client("s3", REGION).create_bucket(Bucket=REPORTS)  # the owner's repeat is a no-op in us-east-1
     conf = {"backup_table": table, "table_region": REGION, "create_target_pool": True, "strategy": "csv_import",
             "cognito_tps": budget, "report_s3_uri": f"s3://{REPORTS}/{name}"}
-    row = rig.measure(stack, "cognito_import", users, budget, conf=conf, part="restore", run="csv_import")
+    row = rig.measure(stack, "cognito_import", users, budget, conf=conf, part=part, run="csv_import")
     rig.done(name)
     return row
+
+
+def restore_memory(rig: Rig, scales: list[int], budget: float) -> list[dict]:
+    """Each scale exported, then restored with the emulator's Cognito quotas off, at `budget`."""
+    rows = []
+    for users in scales:
+        pool_id = rig.aws.seed(REGION, users=users, groups=users // 100, one_group_each=True, seed=13)
+        name = f"memory{users // 1000}k"
+        table = f"scale-{name}"
+        stack = rig.stack(name, [entry(name, pool_id, table, 30)])
+        state, _ = stack.run(f"cognito_export_{name}", timeout=3600)
+        rig.done(name)
+        if state != "success":
+            raise SystemExit(f"the export of {name} failed")
+        rig.aws.set_config(quotas="off")
+        try:
+            rows.append(restore(rig, users, pool_id, table, budget, name="restoremem", part="restore, quotas off"))
+        finally:
+            rig.aws.set_config(quotas="aws")
+    return rows
 
 
 def dags_test(rig: Rig, users: int, budget: float) -> dict:
@@ -290,6 +314,7 @@ def main() -> int:
     parser.add_argument("--baseline", default="81935bd", help="the commit whose code the CPU figures are held to")
     parser.add_argument("--first-only-at", default="", help="budgets at which only the first export runs")
     parser.add_argument("--baseline-scale", type=int, help="the scale of the baseline's exports (default: the largest)")
+    parser.add_argument("--memory-budget", type=float, default=300, help="the budget of the restore-memory part")
     parser.add_argument("--parts", default="small,exports,baseline,restore,dagstest")
     parser.add_argument("--unpinned", action="store_true", help="emulator and Airflow share every core")
     parser.add_argument("--out", help="also write the tables to this Markdown file")
@@ -316,6 +341,8 @@ def main() -> int:
             restored = [int(s) for s in args.restore_scales.split(",")] if args.restore_scales else [min(scales), max(scales)]
             for users in sorted(set(restored)):
                 rows.append(restore(rig, users, *backups[users], args.restore_budget))
+        if "restore-memory" in parts:
+            rows += restore_memory(rig, scales, args.memory_budget)
         if "dagstest" in parts:
             rows.append(dags_test(rig, min(scales), max(budgets)))
     finally:
