@@ -6,7 +6,7 @@ dag-processor, the LocalExecutor's task processes) on core 0 (`--unpinned`: both
 Before each run a fixed CPU-bound workload (benchmarks/reference.py) is timed on Airflow's core,
 so CPU figures also come relative to it and compare across days and machines.
 
-Parts (`--parts`, all by default):
+Parts (`--parts`, all but `restore-memory` by default):
 - `small`: a 2,000-user pool exported with the default config (its task count), and a 3,000-user
   pool in 50 groups at a budget of 10 (its wall time).
 - `exports`: for each scale (`--scales`, 20,000 and 100,000 users, each in one of `users / 100`
@@ -108,7 +108,6 @@ class Rig:
         if state != "success":
             raise SystemExit(f"{dag_id} failed: see {stack.home}")
         records = self.aws.requests(since=mark)
-        operations = Counter(r["operation"] for r in records if r.get("service") == "cognito-idp" and r["outcome"] == "ok")
         seconds = cpu.seconds()
         airflow_cpu = sum(v for k, v in seconds.items() if k != "emulator")
         tables = {r.get("table") for r in records if r.get("service") == "dynamodb"} - {None}
@@ -117,12 +116,9 @@ class Rig:
             found = dynamodb_units(records, table)
             units["rcu"] += found["rcu"]
             units["wcu"] += found["wcu"]
-        figures = cognito_figures(records, budget)
         row = {
             **labels, "users": users, "budget": budget, "pinned": self.pinned, "wall_s": round(wall, 1),
-            "calls": figures.get("calls"), "list_users_calls": operations["ListUsers"],
-            "full_pages": math.ceil(users / 60), "utilisation": figures.get("utilisation"),
-            "busiest_1s": figures.get("max_calls_in_1s"), "throttled": figures.get("throttled"),
+            **call_figures(records, users, budget),
             "airflow_cpu_s": round(airflow_cpu, 1), "emulator_cpu_s": seconds.get("emulator", 0.0),
             "cpu_s_per_1000": round(airflow_cpu / users * 1000, 3), "reference_s": reference,
             "rel_cpu_per_1000": round(airflow_cpu / users * 1000 / reference, 3),
@@ -147,6 +143,15 @@ class Rig:
         for stack, _ in self.stacks.values():
             stack.__exit__(None, None, None)
         self.aws.stop()
+
+
+def call_figures(records: list[dict], users: int, budget: float) -> dict:
+    """A run's Cognito calls from the request log: ListUsers calls against full pages, use of the budget."""
+    figures = cognito_figures(records, budget)
+    operations = Counter(r["operation"] for r in records if r.get("service") == "cognito-idp" and r["outcome"] == "ok")
+    return {"calls": figures.get("calls"), "list_users_calls": operations["ListUsers"],
+            "full_pages": math.ceil(users / 60), "utilisation": figures.get("utilisation"),
+            "busiest_1s": figures.get("max_calls_in_1s"), "throttled": figures.get("throttled")}
 
 
 def entry(name: str, pool_id: str, table: str, budget: float, **extra) -> dict:
@@ -271,14 +276,8 @@ def dags_test(rig: Rig, users: int, budget: float) -> dict:
     airflow_cli(env, "db", "migrate")
     mark = rig.aws.mark()
     wall = airflow_cli(env, "dags", "test", f"cognito_export_{name}", log_path=WORK / f"{name}.log")
-    records = rig.aws.requests(since=mark)
-    figures = cognito_figures(records, budget)
-    operations = Counter(r["operation"] for r in records if r.get("service") == "cognito-idp" and r["outcome"] == "ok")
     row = {"part": "export under dags test", "run": "first", "users": users, "budget": budget,
-           "pinned": False, "wall_s": round(wall, 1), "calls": figures.get("calls"),
-           "list_users_calls": operations["ListUsers"], "full_pages": math.ceil(users / 60),
-           "utilisation": figures.get("utilisation"), "busiest_1s": figures.get("max_calls_in_1s"),
-           "throttled": figures.get("throttled")}
+           "pinned": False, "wall_s": round(wall, 1), **call_figures(rig.aws.requests(since=mark), users, budget)}
     print(row, flush=True)
     return row
 
