@@ -77,8 +77,9 @@ class LocalAws:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(PREFIX):
             return self.control(environ, start_response)
-        arrived = time.time()
         began = time.monotonic()
+        started = time.time()
+        arrived = environ.get("localaws.arrived") or started
         body = _read_body(environ)
         call = protocol.identify(environ, body)
         if call is None:  # moto's own API (/moto-api), unsigned non-AWS requests
@@ -88,6 +89,7 @@ class LocalAws:
         if self.request_log:
             record = {
                 "time": arrived,
+                "queued": round(max(0.0, started - arrived), 6),
                 "duration": round(time.monotonic() - began, 6),
                 "service": call.service,
                 "operation": call.operation,

@@ -2,7 +2,9 @@
 
 Record shape (keys always present unless noted)::
 
-    time      epoch seconds (float) when the request arrived
+    time      epoch seconds (float) when the request arrived: when the host's kernel received it,
+              where the platform tells (Linux), else when the emulator started on it
+    queued    seconds between the two (the emulator's threads waiting for a CPU or the GIL)
     duration  seconds spent answering it (including injected latency)
     service   signing name: cognito-idp, dynamodb, s3, sns, ...
     operation e.g. ListUsers, BatchWriteItem, PutObject

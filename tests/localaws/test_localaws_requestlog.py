@@ -64,7 +64,7 @@ def test_cognito_record_shape(aws: Emulator, cognito: Any) -> None:
     before = time.time()
     cognito.list_user_pools(MaxResults=5)
     record = only(aws, mark)
-    assert set(record) == {"time", "duration", "service", "operation", "region", "category", "outcome", "status", "agent"}
+    assert set(record) == {"time", "queued", "duration", "service", "operation", "region", "category", "outcome", "status", "agent"}
     assert record["agent"] is None  # a plain SDK call
     assert before - 0.5 <= record["time"] <= before + 0.5
     assert record["duration"] >= 0.03

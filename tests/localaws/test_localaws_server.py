@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -164,3 +165,32 @@ def test_airflow_aws_hooks_reach_it_through_aws_endpoint_url(aws: Emulator, tmp_
 def test_aws_cli_reaches_it_through_aws_endpoint_url(aws: Emulator) -> None:
     output = run_with_endpoint(aws, ["aws", "cognito-idp", "list-user-pools", "--max-results", "10", "--query", "UserPools[0].Name", "--output", "text"])
     assert output == "found-via-env"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="arrival stamps from the kernel: Linux only")
+def test_calls_are_logged_when_they_reach_the_host_even_while_the_emulator_cannot_run(aws: Emulator) -> None:
+    # Cognito counts a call when it reaches it. An emulator short of CPU (here: stopped) must not
+    # log the calls that reached it meanwhile as one burst when it runs again.
+    clients = [aws.client("cognito-idp", REGION) for _ in range(3)]
+    fresh = aws.client("cognito-idp", REGION)  # its connection opens while the emulator is stopped
+    for client in clients:
+        client.list_user_pools(MaxResults=1)
+    mark = aws.mark()
+    sent: list[float] = []
+    threads = [threading.Thread(target=c.list_user_pools, kwargs={"MaxResults": 2}) for c in [*clients, fresh]]
+    os.kill(aws.process.pid, signal.SIGSTOP)
+    try:
+        for thread in threads:
+            sent.append(time.time())
+            thread.start()
+            time.sleep(0.1)
+        time.sleep(0.3)
+    finally:
+        os.kill(aws.process.pid, signal.SIGCONT)
+    for thread in threads:
+        thread.join()
+    records = sorted(aws.requests(since=mark), key=lambda r: r["time"])
+    assert len(records) == 4
+    for at, record in zip(sent, records):
+        assert at <= record["time"] < at + 0.05, (sent, records)
+        assert record["queued"] > 0.25, records
