@@ -16,7 +16,13 @@ from botocore.exceptions import ClientError
 from backup_state import table_items
 from budget import cognito_calls, max_calls_in_any_second
 from cognito_backup import items
-from cognito_backup.hooks.backup_table import KEY_SCHEMA, SHARD_INDEX_SPEC, BackupTableHook, TableMissingError
+from cognito_backup.hooks.backup_table import (
+    DIGEST_READERS,
+    KEY_SCHEMA,
+    SHARD_INDEX_SPEC,
+    BackupTableHook,
+    TableMissingError,
+)
 from cognito_backup.hooks.cognito import PAGE_SIZE, CognitoHook
 from cognito_backup.rate_limit import LocalSchedule, RateLimiter
 from cognito_backup.restore import csv_file
@@ -321,7 +327,7 @@ def test_writer_puts_items_in_batches_of_25(aws: Emulator, table: BackupTableHoo
     assert table.item_count() == 150
 
 
-@pytest.mark.parametrize("length", [1, 3])
+@pytest.mark.parametrize("length", [0, 1, 3])
 def test_stored_user_digests_reads_one_prefix_from_the_index(
     aws: Emulator, table: BackupTableHook, users: list[items.User], memberships: list[items.Membership], length: int
 ) -> None:
@@ -331,14 +337,28 @@ def test_stored_user_digests_reads_one_prefix_from_the_index(
           + [m.to_item(CONFIRMED_AT, REGION) for m in memberships])
     prefix = users[0].sub[:length]
     expected = {(u.sub, u.digest) for u in users if u.sub.startswith(prefix)}
+    aws.set_config(latency_ms=20)
     mark = aws.mark()
     found = list(table.stored_user_digests(prefix))
     assert len(found) == len(set(found))
     assert set(found) == expected
     reads = [r for r in aws.requests(since=mark) if r["service"] == "dynamodb"]
     # One Query per two-hex-digit index partition under the prefix; never a Scan.
-    assert [r["operation"] for r in reads] == ["Query"] * (16 if length == 1 else 1)
+    partitions = {0: 256, 1: 16, 3: 1}[length]
+    assert [r["operation"] for r in reads] == ["Query"] * partitions
     assert {r["table"] for r in reads} == {table.table_name}
+    # Several partitions are read at once (a small pool's listing waits for all 256 of them).
+    assert (2 <= most_at_once(reads) <= DIGEST_READERS) if partitions > 1 else most_at_once(reads) == 1
+
+
+def most_at_once(records: list[dict[str, Any]]) -> int:
+    """The most calls the emulator was answering at one time."""
+    events = sorted([(r["time"], 1) for r in records] + [(r["time"] + r["queued"] + r["duration"], -1) for r in records])
+    busy = most = 0
+    for _, change in events:
+        busy += change
+        most = max(most, busy)
+    return most
 
 
 def test_stored_group_digests(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cached_property
@@ -32,6 +33,7 @@ SHARD_INDEX_SPEC = {
 # Staged deletions: at most about this much of a 400 KB DynamoDB item, kept a week at most.
 STAGED_CHUNK_BYTES = 100_000
 STAGED_TTL_SECONDS = 7 * 86_400
+DIGEST_READERS = 8  # index partitions read at once for one listing's stored digests
 
 
 class Batch:
@@ -211,17 +213,30 @@ class BackupTableHook(NamedCaller, DynamoDBHook):
             yield item[key]["S"], item.get("digest", {}).get("S", "")
 
     def stored_user_digests(self, sub_prefix: str) -> Iterator[tuple[str, str]]:
-        """(sub, digest) of the stored users whose sub starts with `sub_prefix`, from the index."""
+        """(sub, digest) of the stored users whose sub starts with `sub_prefix`, from the index.
+
+        A short prefix spans many index partitions (256 for the whole pool): they are read a few
+        at a time, since each Query is a round trip and a small pool's listing waits for them all.
+        """
         prefixes = [sub_prefix]
         while len(prefixes[0]) < items.USER_SHARD_PREFIX_LEN:
             prefixes = [p + h for p in prefixes for h in items.HEX]
-        for prefix in prefixes:
+
+        def partition(prefix: str) -> Iterator[tuple[str, str]]:
             condition, values = "shardKey = :shard", {":shard": items.user_shard_key(prefix)}
             if len(prefix) > items.USER_SHARD_PREFIX_LEN:
                 condition += " AND begins_with(id, :id)"
                 values[":id"] = f"USER-{prefix}"
             for user_id, digest in self._digests("id", condition, values, IndexName=items.SHARD_INDEX):
                 yield user_id.removeprefix("USER-"), digest
+
+        if len(prefixes) == 1:
+            yield from partition(prefixes[0])
+            return
+        _ = self.plain_client  # one client for the readers, made before they share it
+        with ThreadPoolExecutor(max_workers=min(DIGEST_READERS, len(prefixes))) as readers:
+            for found in readers.map(lambda prefix: list(partition(prefix)), prefixes):
+                yield from found
 
     def stored_group_digests(self) -> Iterator[tuple[str, str]]:
         found = self._digests("id", "shardKey = :shard", {":shard": items.GROUPS_SHARD}, IndexName=items.SHARD_INDEX)
