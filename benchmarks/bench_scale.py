@@ -3,8 +3,9 @@
 The rig keeps AWS off Airflow's CPU, as in production: the `localaws` emulator (50 ms a call,
 AWS's default Cognito quotas) on core 1, every Airflow process (api-server, scheduler,
 dag-processor, the LocalExecutor's task processes) on core 0 (`--unpinned`: both anywhere).
-Before each run a fixed CPU-bound workload (benchmarks/reference.py) is timed on Airflow's core,
-so CPU figures also come relative to it and compare across days and machines.
+Before and after each run a fixed CPU-bound workload (benchmarks/reference.py) is timed on
+Airflow's core, so CPU figures also come relative to it (the mean of the two) and compare across
+days and machines; `reference_drift` is the second over the first.
 
 Parts (`--parts`, all but `restore-memory` by default):
 - `small`: a 2,000-user pool exported with the default config (its task count), and a 3,000-user
@@ -100,11 +101,15 @@ class Rig:
     def measure(self, stack: AirflowStack, dag_id: str, users: int, budget: float, conf: dict | None = None,
                 **labels) -> dict:
         """One measured run: figures from the request log, the host's CPU and the tasks' memory."""
-        reference = reference_seconds(AIRFLOW_CPUS if self.pinned else None)
+        before = reference_seconds(AIRFLOW_CPUS if self.pinned else None)
         mark = self.aws.mark()
         cpu = CpuMeter()
         state, peaks = stack.run(dag_id, conf, timeout=6 * 3600, cpu=cpu)
         wall = stack.run_seconds(dag_id, stack.last_run_id)
+        # Timed again after the run: the host's speed drifts within a run too, and the mean of the
+        # two stands for the run; the spread says how far to trust this run's CPU ratios.
+        after = reference_seconds(AIRFLOW_CPUS if self.pinned else None)
+        reference = round((before + after) / 2, 3)
         if state != "success":
             raise SystemExit(f"{dag_id} failed: see {stack.home}")
         records = self.aws.requests(since=mark)
@@ -121,6 +126,7 @@ class Rig:
             **call_figures(records, users, budget),
             "airflow_cpu_s": round(airflow_cpu, 1), "emulator_cpu_s": seconds.get("emulator", 0.0),
             "cpu_s_per_1000": round(airflow_cpu / users * 1000, 3), "reference_s": reference,
+            "reference_drift": round(after / before, 3),
             "rel_cpu_per_1000": round(airflow_cpu / users * 1000 / reference, 3),
             # The task processes alone: what the code run costs, without the scheduler, api-server,
             # dag-processor and triggerer, which take CPU for as long as the run lasts, busy or not.
