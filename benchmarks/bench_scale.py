@@ -25,7 +25,9 @@ Parts (`--parts`, all but `restore-memory` by default):
 
 Per run: wall time (the DAG run), Cognito calls and ListUsers calls against full pages,
 utilisation of the budget (first to last Cognito call), the busiest second, Airflow CPU-seconds
-per 1,000 users raw and relative to the reference, peak task memory, DynamoDB request units.
+per 1,000 users raw and relative to the reference (all of Airflow; the task processes alone; and
+what the run added to an idle Airflow, whose CPU a second is measured for 10 s before the run),
+peak task memory, DynamoDB request units.
 Then projections to 500,000 and 5,000,000 users beside the retired solution's published times.
 
     python benchmarks/bench_scale.py --out .bench/scale-results.md
@@ -55,6 +57,7 @@ from harness import (  # noqa: E402
     airflow_env,
     cognito_figures,
     dynamodb_units,
+    idle_airflow_cpu,
     markdown,
     publish,
 )
@@ -102,6 +105,7 @@ class Rig:
                 **labels) -> dict:
         """One measured run: figures from the request log, the host's CPU and the tasks' memory."""
         before = reference_seconds(AIRFLOW_CPUS if self.pinned else None)
+        idle = idle_airflow_cpu()
         mark = self.aws.mark()
         cpu = CpuMeter()
         state, peaks = stack.run(dag_id, conf, timeout=6 * 3600, cpu=cpu)
@@ -115,6 +119,8 @@ class Rig:
         records = self.aws.requests(since=mark)
         seconds = cpu.seconds()
         airflow_cpu = sum(v for k, v in seconds.items() if k != "emulator")
+        # What the run added to an idle Airflow's CPU over as long as it lasted.
+        run_cpu = airflow_cpu - idle * (cpu.window[1] - cpu.window[0])
         tables = {r.get("table") for r in records if r.get("service") == "dynamodb"} - {None}
         units = {"rcu": 0.0, "wcu": 0.0}
         for table in tables:
@@ -128,6 +134,8 @@ class Rig:
             "cpu_s_per_1000": round(airflow_cpu / users * 1000, 3), "reference_s": reference,
             "reference_drift": round(after / before, 3),
             "rel_cpu_per_1000": round(airflow_cpu / users * 1000 / reference, 3),
+            "idle_airflow_cpu_per_s": round(idle, 3), "run_cpu_s": round(run_cpu, 1),
+            "rel_run_cpu_per_1000": round(run_cpu / users * 1000 / reference, 3),
             # The task processes alone: what the code run costs, without the scheduler, api-server,
             # dag-processor and triggerer, which take CPU for as long as the run lasts, busy or not.
             "task_cpu_s": seconds.get("tasks", 0.0),

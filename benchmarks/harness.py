@@ -117,8 +117,11 @@ class CpuMeter:
         self.first: dict[int, float] = {}
         self.last: dict[int, tuple[str, float]] = {}
         self.started = False
+        self.window = (0.0, 0.0)  # monotonic times of the first and the latest sample
 
     def sample(self, running: list[Process]) -> None:
+        now = time.monotonic()
+        self.window = (self.window[0] if self.started else now, now)
         for proc in running:
             kind = next((k for marker, k in self.KINDS if marker in proc.title), None)
             if kind and proc.cpu_times:
@@ -132,6 +135,20 @@ class CpuMeter:
         for pid, (kind, used) in self.last.items():
             totals[kind] = totals.get(kind, 0.0) + used - self.first[pid]
         return {kind: round(value, 1) for kind, value in sorted(totals.items())}
+
+
+def idle_airflow_cpu(seconds: float = 10.0) -> float:
+    """CPU-seconds a second that Airflow's processes use with no run going: the scheduler,
+    api-server, dag-processor and triggerer loop, and the executor's workers wait, busy or not."""
+    meter = CpuMeter()
+    deadline = time.monotonic() + seconds
+    while True:
+        meter.sample(processes())
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.2)
+    used = sum(v for k, v in meter.seconds().items() if k != "emulator")
+    return used / max(meter.window[1] - meter.window[0], 1e-9)
 
 
 def sample_task_memory(running: list[Process], peaks: dict[str, float]) -> None:
