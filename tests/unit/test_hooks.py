@@ -339,7 +339,7 @@ def test_stored_user_digests_reads_one_prefix_from_the_index(
     expected = {(u.sub, u.digest) for u in users if u.sub.startswith(prefix)}
     aws.set_config(latency_ms=20)
     mark = aws.mark()
-    found = list(table.stored_user_digests(prefix))
+    found = list(table.stored_user_digests(prefix, readers=DIGEST_READERS))
     assert len(found) == len(set(found))
     assert set(found) == expected
     reads = [r for r in aws.requests(since=mark) if r["service"] == "dynamodb"]

@@ -18,7 +18,7 @@ from cognito_backup.config import backup_name
 from cognito_backup.export import guard, plan
 from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed, sweep
 from cognito_backup.export.reconcile import Counts, Reconciler
-from cognito_backup.hooks.backup_table import BackupTableHook, TableMissingError
+from cognito_backup.hooks.backup_table import DIGEST_READERS, BackupTableHook, TableMissingError
 from cognito_backup.progress import Progress
 from cognito_backup.rate_limit import short_collections
 from cognito_backup.triggers.table import TableActiveTrigger
@@ -222,10 +222,13 @@ class _ListingOperator(CognitoBackupBaseOperator):
         if written:
             self.log.info("Staged %d gone items and %d partitions for the deletion guard", len(keys), len(partitions))
 
+    def threads(self, scopes: Sequence[Any]) -> int:
+        """The threads `run_parallel` lists `scopes` with."""
+        return max(1, min(self.concurrency, len(scopes)))
+
     def run_parallel(self, fn, scopes: Sequence[Any]) -> list[Any]:
         """`fn` over `scopes` on a thread pool; the first failure fails the task."""
-        threads = max(1, min(self.concurrency, len(scopes)))
-        with short_collections(), ThreadPoolExecutor(max_workers=threads) as executor:
+        with short_collections(), ThreadPoolExecutor(max_workers=self.threads(scopes)) as executor:
             return list(executor.map(fn, scopes))
 
 
@@ -258,8 +261,12 @@ class ExportUserShardOperator(_ListingOperator):
                             expected or None)
         total = Counts()
 
+        parts = [part for prefix in self.prefixes for part in plan.split(prefix, per_prefix[prefix])]
+        # The task's digest reads at once: each listing's share of them.
+        readers = max(1, DIGEST_READERS // self.threads(parts))
+
         def export_prefix(prefix: str) -> tuple[Reconciler, list[str]]:
-            rec = Reconciler(table.stored_user_digests(prefix), self.refresh)
+            rec = Reconciler(table.stored_user_digests(prefix, readers), self.refresh)
             with table.writer() as batch:
                 for page in cognito.list_users(self.user_pool_id, f'sub ^= "{prefix}"' if prefix else None):
                     for raw in page:
@@ -272,7 +279,6 @@ class ExportUserShardOperator(_ListingOperator):
                     progress.add(len(page))
             return rec, rec.gone()
 
-        parts = [part for prefix in self.prefixes for part in plan.split(prefix, per_prefix[prefix])]
         try:
             results = self.run_parallel(export_prefix, parts)
         finally:

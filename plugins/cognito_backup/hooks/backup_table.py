@@ -33,7 +33,9 @@ SHARD_INDEX_SPEC = {
 # Staged deletions: at most about this much of a 400 KB DynamoDB item, kept a week at most.
 STAGED_CHUNK_BYTES = 100_000
 STAGED_TTL_SECONDS = 7 * 86_400
-DIGEST_READERS = 8  # index partitions read at once for one listing's stored digests
+# Index partitions a task reads at once for its listings' stored digests: within the client's
+# connection pool (max_pool_connections), whether one listing reads them or eight share them.
+DIGEST_READERS = 8
 
 
 class Batch:
@@ -212,11 +214,11 @@ class BackupTableHook(NamedCaller, DynamoDBHook):
         for item in self._items(self.plain_client.query, **kwargs):
             yield item[key]["S"], item.get("digest", {}).get("S", "")
 
-    def stored_user_digests(self, sub_prefix: str) -> Iterator[tuple[str, str]]:
+    def stored_user_digests(self, sub_prefix: str, readers: int = 1) -> Iterator[tuple[str, str]]:
         """(sub, digest) of the stored users whose sub starts with `sub_prefix`, from the index.
 
-        A short prefix spans many index partitions (256 for the whole pool): they are read a few
-        at a time, since each Query is a round trip and a small pool's listing waits for them all.
+        A short prefix spans many index partitions (256 for the whole pool): `readers` of them are
+        read at once, since each Query is a round trip and a listing waits for them all.
         """
         prefixes = [sub_prefix]
         while len(prefixes[0]) < items.USER_SHARD_PREFIX_LEN:
@@ -230,12 +232,13 @@ class BackupTableHook(NamedCaller, DynamoDBHook):
             for user_id, digest in self._digests("id", condition, values, IndexName=items.SHARD_INDEX):
                 yield user_id.removeprefix("USER-"), digest
 
-        if len(prefixes) == 1:
-            yield from partition(prefixes[0])
+        if len(prefixes) == 1 or readers <= 1:
+            for prefix in prefixes:
+                yield from partition(prefix)
             return
         _ = self.plain_client  # one client for the readers, made before they share it
-        with ThreadPoolExecutor(max_workers=min(DIGEST_READERS, len(prefixes))) as readers:
-            for found in readers.map(lambda prefix: list(partition(prefix)), prefixes):
+        with ThreadPoolExecutor(max_workers=min(readers, len(prefixes))) as pool:
+            for found in pool.map(lambda prefix: list(partition(prefix)), prefixes):
                 yield from found
 
     def stored_group_digests(self) -> Iterator[tuple[str, str]]:
