@@ -6,8 +6,14 @@ all of it under the state lock that every other call waits for:
   sets (quadratic in the attributes); here the size is checked once, against the same limit.
 - `DynamoType.size`: moto re-wraps every value of a map, a deep copy per level, to size it.
 - `Item.project`: moto turns the whole item into plain JSON and back for each projected item;
-  a projection of top-level attributes (every index projection, and the export's) copies just
-  those attributes. Nested paths and list elements still go through moto.
+  a projection of top-level attributes (every index projection, and the export's) takes just
+  those attributes, sharing their values: a projected item only lives until its response is
+  serialised, under the state lock, and nothing changes it. Nested paths and list elements
+  still go through moto.
+- `Item.__new__`: moto's models append every instance to a class-wide list, for its dashboard;
+  for items that is every result of every query and scan, kept until the server stops.
+- `DynamoType.cast_value`: what every key comparison of a query's sort calls, a handful of
+  type checks each time; strings, binaries and booleans are their own value.
 - `Item.size`: moto re-sizes an item each time it is asked, two or three times per item of
   every query and write. Here an item remembers its size until UpdateItem changes it in place
   (moto's only in-place change: puts, PartiQL and restores make new items).
@@ -15,7 +21,6 @@ all of it under the state lock that every other call waits for:
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from moto.dynamodb.exceptions import ItemSizeTooLarge
@@ -31,6 +36,8 @@ _installed = False
 
 
 def _size(value: DynamoType) -> int:
+    if value.type == "S":  # most values: skip moto's chain of type checks
+        return bytesize(value.value)
     if value.is_map():
         return sum(bytesize(k) + _size(v if isinstance(v, DynamoType) else DynamoType(v)) for k, v in value.value.items())
     if value.is_list():
@@ -69,19 +76,41 @@ def _top_level(projection_expressions: list[list[str]]) -> list[str] | None:
     return names
 
 
+# (projection, its top-level names): moto projects every result of a query with one list
+_last_projection: tuple[Any, list[str] | None] = (None, None)
+
+
 def _project(self: Item, projection_expressions: list[list[str]]) -> Item:
-    names = _top_level(projection_expressions)
+    global _last_projection
+    paths, names = _last_projection
+    if paths is not projection_expressions:
+        names = _top_level(projection_expressions)
+        _last_projection = (projection_expressions, names)
     if names is None:
         return _moto_project(self, projection_expressions)
-    projected = Item(self.hash_key, self.range_key, {})
-    dict.update(projected.attrs, {name: copy.deepcopy(self.attrs[name]) for name in names if name in self.attrs})
+    projected = object.__new__(Item)
+    projected.hash_key, projected.range_key = self.hash_key, self.range_key
+    attrs = self.attrs
+    projected.attrs = LimitedSizeDict({name: attrs[name] for name in names if name in attrs})
     return projected
+
+
+def _untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+    return object.__new__(cls)
+
+
+_AS_IS = frozenset({"S", "B", "BOOL"})  # moto's cast_value returns these types' value unchanged
+
+
+def _cast_value(self: DynamoType) -> Any:
+    return self.value if self.type in _AS_IS else _moto_cast_value(self)
 
 
 _moto_size = DynamoType.size
 _moto_item_size = Item.size
 _moto_init = Item.__init__
 _moto_project = Item.project
+_moto_cast_value = DynamoType.cast_value.fget
 
 
 def install() -> None:
@@ -90,6 +119,8 @@ def install() -> None:
         return
     _installed = True
     DynamoType.size = _size  # type: ignore[method-assign]
+    Item.__new__ = staticmethod(_untracked)  # type: ignore[method-assign,assignment]
+    DynamoType.cast_value = property(_cast_value)  # type: ignore[method-assign,assignment]
     Item.__init__ = _init  # type: ignore[method-assign]
     Item.project = _project  # type: ignore[method-assign]
     Item.size = _item_size  # type: ignore[method-assign]
@@ -106,4 +137,4 @@ def install() -> None:
 
 def moto_originals() -> dict[str, Any]:
     """moto's own versions, for tests that compare the two."""
-    return {"size": _moto_size, "init": _moto_init, "project": _moto_project}
+    return {"size": _moto_size, "init": _moto_init, "project": _moto_project, "cast_value": _moto_cast_value}

@@ -4,6 +4,7 @@ sizes (capacity units depend on them), size limit and projections."""
 from __future__ import annotations
 
 import base64
+import copy
 from decimal import Decimal
 
 import pytest
@@ -51,6 +52,25 @@ def test_items_and_sizes_equal_moto():
     for name, value in fast.attrs.items():
         assert value.size() == moto_size(slow.attrs[name]) > 0, name
     assert fast.size() == sum(len(k.encode()) + moto_size(v) for k, v in slow.attrs.items())
+
+
+def test_values_sort_and_compare_as_in_moto():
+    """A query's sort compares key values through `cast_value`."""
+    moto_cast_value = fast_items.moto_originals()["cast_value"]
+    item = Item(DynamoType({"S": "USER-1"}), DynamoType({"S": "USER"}), ATTRS)
+    for name, value in item.attrs.items():
+        assert value.cast_value == moto_cast_value(value), name
+    assert DynamoType({"N": "10"}) > DynamoType({"N": "9"})  # numbers by value, strings by code point
+    assert DynamoType({"S": "10"}) < DynamoType({"S": "9"})
+
+
+def test_items_are_not_kept_once_nothing_refers_to_them():
+    """moto's models keep every instance for its dashboard: for items, every query's results."""
+    before = len(Item.instances_tracked)
+    item = Item(DynamoType({"S": "USER-1"}), DynamoType({"S": "USER"}), ATTRS)
+    item.project([["type"]])
+    copy.deepcopy(item)
+    assert len(Item.instances_tracked) == before
 
 
 def test_size_limit_as_moto():

@@ -81,3 +81,38 @@ def test_local_index_queries_read_the_partition(aws, dynamodb):
     whole = dynamodb.query(TableName="l", IndexName="byStatus", KeyConditionExpression="id = :p",
                            ExpressionAttributeValues={":p": {"S": "P1"}})["Items"]
     assert [i["status"]["S"] for i in whole] == ["S0", "S1", "S2"]  # in the index's sort order
+
+
+def test_index_queries_page_in_the_index_order(aws, dynamodb):
+    """Results come sorted by the index's range key, then the table's keys, page after page and
+    backwards: numbers by value, ties on the index key by the table key."""
+    dynamodb.create_table(
+        TableName="o", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "type", "AttributeType": "S"},
+                              {"AttributeName": "shard", "AttributeType": "S"}, {"AttributeName": "rank", "AttributeType": "N"}],
+        GlobalSecondaryIndexes=[{"IndexName": "byRank", "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["d"]},
+                                 "KeySchema": [{"AttributeName": "shard", "KeyType": "HASH"},
+                                               {"AttributeName": "rank", "KeyType": "RANGE"}]}],
+    )
+    stored = []
+    for i in range(60):  # written out of order; ranks 0..19, three items each
+        key = (f"P{(i * 37) % 60:02d}", f"T{i % 2}", (i * 7) % 20)
+        stored.append(key)
+        dynamodb.put_item(TableName="o", Item={"id": {"S": key[0]}, "type": {"S": key[1]}, "shard": {"S": "A"},
+                                               "rank": {"N": str(key[2])}, "d": {"S": "x"}, "other": {"S": "y"}})
+    expected = sorted(stored, key=lambda k: (k[2], k[0], k[1]))
+
+    def paged(forward: bool) -> list[tuple[str, str, int]]:
+        found, start = [], {}
+        while True:
+            page = dynamodb.query(TableName="o", IndexName="byRank", KeyConditionExpression="shard = :s",
+                                  ExpressionAttributeValues={":s": {"S": "A"}}, Limit=7, ScanIndexForward=forward, **start)
+            assert all(set(i) == {"id", "type", "shard", "rank", "d"} for i in page["Items"])
+            found += [(i["id"]["S"], i["type"]["S"], int(i["rank"]["N"])) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return found
+            start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+    assert paged(True) == expected
+    assert paged(False) == expected[::-1]
