@@ -17,7 +17,7 @@ from cognito_backup.compat import AirflowFailException
 from cognito_backup.config import backup_name
 from cognito_backup.export import guard, plan
 from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed, sweep
-from cognito_backup.export.reconcile import Counts, Reconciler
+from cognito_backup.export.reconcile import Counts, Reconciler, reconciling
 from cognito_backup.hooks.backup_table import DIGEST_READERS, BackupTableHook, TableMissingError
 from cognito_backup.progress import Progress
 from cognito_backup.rate_limit import short_collections
@@ -266,9 +266,12 @@ class ExportUserShardOperator(_ListingOperator):
         readers = max(1, DIGEST_READERS // self.threads(parts))
 
         def export_prefix(prefix: str) -> tuple[Reconciler, list[str]]:
-            rec = Reconciler(table.stored_user_digests(prefix, readers), self.refresh)
+            rec, pages = reconciling(
+                lambda: table.stored_user_digests(prefix, readers),
+                cognito.list_users(self.user_pool_id, f'sub ^= "{prefix}"' if prefix else None), self.refresh,
+            )
             with table.writer() as batch:
-                for page in cognito.list_users(self.user_pool_id, f'sub ^= "{prefix}"' if prefix else None):
+                for page in pages:
                     for raw in page:
                         if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
                             rec.skip()
@@ -317,10 +320,11 @@ class _MembershipsOperator(_ListingOperator):
         progress = Progress(self.log, f"groups' members ({scope})", len(groups))
 
         def export_group(name: str) -> tuple[str, Reconciler | None]:
-            rec = Reconciler(table.stored_membership_digests(name), self.refresh)
             try:
+                rec, pages = reconciling(lambda: table.stored_membership_digests(name),
+                                         cognito.list_users_in_group(self.user_pool_id, name), self.refresh)
                 with table.writer() as batch:
-                    for page in cognito.list_users_in_group(self.user_pool_id, name):
+                    for page in pages:
                         for raw in page:
                             if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
                                 rec.skip()
@@ -371,11 +375,11 @@ class ExportGroupsOperator(_MembershipsOperator):
         cognito = self.cognito_hook(context)
         table = self.table_hook
         confirmed_at = run_started_ms(context)
-        rec = Reconciler(table.stored_group_digests(), self.refresh)
         listed: list[str] = []
         try:
+            rec, pages = reconciling(table.stored_group_digests, cognito.list_groups(self.user_pool_id), self.refresh)
             with table.writer() as batch:
-                for page in cognito.list_groups(self.user_pool_id):
+                for page in pages:
                     for raw in page:
                         group = items.Group.from_cognito(raw)
                         listed.append(group.name)

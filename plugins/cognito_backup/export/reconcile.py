@@ -7,9 +7,19 @@ listing they depend on has completed.
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
+from typing import TypeVar
+
+Page = TypeVar("Page")
+
+# Pages a listing takes from Cognito while its stored digests are still being read: enough to
+# keep its share of the budget busy for a few seconds of table reads, few enough that a task
+# holds at most a few thousand listed users (8 listings of 8 pages of 60).
+LIST_AHEAD = 8
 
 
 @dataclass
@@ -59,3 +69,25 @@ class Reconciler:
         """Keys stored but not listed. Call only after the scope's listing completed."""
         self.counts.gone = len(self.stored)
         return list(self.stored)
+
+
+def reconciling(
+    stored: Callable[[], Iterable[tuple[str, str]]], pages: Iterable[Page], full_refresh: bool = False,
+    ahead: int = LIST_AHEAD,
+) -> tuple[Reconciler, Iterator[Page]]:
+    """A scope's `Reconciler` and its listed `pages`, with the stored digests read in a thread
+    while the listing starts: the budget is spent from the first second, not after the reads.
+
+    Returns once the digests are in, with up to `ahead` pages already listed.
+    """
+    pages = iter(pages)
+    early: list[Page] = []
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        digests = reader.submit(lambda: dict(stored()))
+        while not digests.done() and len(early) < ahead:
+            page = next(pages, None)
+            if page is None:
+                break
+            early.append(page)
+        rec = Reconciler(digests.result(), full_refresh)
+    return rec, itertools.chain(early, pages)
