@@ -136,7 +136,7 @@ class LocalAws:
             code, status = protocol.internal_error(call)
             return protocol.error_reply(call, code, "Internal error (injected by localaws)", status), "fault", fields
         try:
-            with backends.STATE_LOCK:
+            with backends.STATE_LOCK.urgent() if _urgent(call) else backends.STATE_LOCK:
                 reply, fields = self._backend(call, environ, fields)
         except Exception as error:  # a bug here or in moto: answer like AWS would, keep serving
             traceback.print_exc(file=sys.stderr)
@@ -177,6 +177,15 @@ class LocalAws:
         finally:
             getattr(chunks, "close", lambda: None)()
         return Reply(int(captured["status"].split()[0]), list(captured["headers"]), data)
+
+
+# Calls on one item: each holds the state lock briefly, as AWS answers them in milliseconds.
+_SINGLE_ITEM = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem"})
+
+
+def _urgent(call: AwsCall) -> bool:
+    """Whether the call goes before waiting queries, scans and batches (see `backends`)."""
+    return call.service == "cognito-idp" or (call.service == "dynamodb" and call.operation in _SINGLE_ITEM)
 
 
 def _drop_connection(environ: dict[str, Any]) -> NoReturn:
