@@ -17,9 +17,10 @@ from typing import TypeVar
 Page = TypeVar("Page")
 
 # Pages a listing takes from Cognito while its stored digests are still being read: enough to
-# keep its share of the budget busy for a few seconds of table reads, few enough that a task
-# holds at most a few thousand listed users (8 listings of 8 pages of 60).
-LIST_AHEAD = 8
+# keep its share of the budget busy through several seconds of table reads (8 pages ran out
+# after 6 s in a 100,000-user export at 30 calls a second, 64 listings at once), few enough
+# that a task holds at most 7,680 listed users meanwhile (8 listings of 16 pages of 60).
+LIST_AHEAD = 16
 
 
 @dataclass
