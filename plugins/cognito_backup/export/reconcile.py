@@ -84,11 +84,11 @@ def reconciling(
     pages = iter(pages)
     early: list[Page] = []
     with ThreadPoolExecutor(max_workers=1) as reader:
-        digests = reader.submit(lambda: dict(stored()))
-        while not digests.done() and len(early) < ahead:
+        reconciler = reader.submit(lambda: Reconciler(stored(), full_refresh))
+        while not reconciler.done() and len(early) < ahead:
             page = next(pages, None)
             if page is None:
                 break
             early.append(page)
-        rec = Reconciler(digests.result(), full_refresh)
+        rec = reconciler.result()
     return rec, itertools.chain(early, pages)
