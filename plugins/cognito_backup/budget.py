@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cognito_backup.quotas import CATEGORIES, DEFAULT_QUOTAS, category_of
-from cognito_backup.rate_limit import RateLimiter, SlotSchedule, acquire_both, pace
+from cognito_backup.rate_limit import Held, RateLimiter, SlotSchedule, acquire_both, pace
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -160,20 +160,18 @@ class CallBudget:
                 found = self._limiters[category] = RateLimiter(rate, self._schedule(category))
             return found
 
-    def acquire(self, operation: str) -> None:
-        """Block until a call of `operation` may start."""
+    def acquire(self, operation: str) -> Held:
+        """Block until a call of `operation` may start; return the slots it holds."""
         if not self.budget.by_category:
-            self.limiter(None).acquire()
-            return
+            return self.limiter(None).acquire()
         category = category_of(operation)
         cap = self.budget.tps
         if cap is None:
-            self.limiter(category).acquire()
-        elif cap <= self.budget.rate(category):
+            return self.limiter(category).acquire()
+        if cap <= self.budget.rate(category):
             # No window holds more calls of the category than of all: the overall cap keeps it in budget.
-            self.limiter(None).acquire()
-        else:
-            acquire_both(self.limiter(category), self.limiter(None))
+            return self.limiter(None).acquire()
+        return acquire_both(self.limiter(category), self.limiter(None))
 
     def attach(self, client: BaseClient) -> BaseClient:
         """Pace every HTTP attempt `client` makes, retries included."""

@@ -12,7 +12,8 @@ them to its threads; a call starts only early in its slot, and a slot not used i
 dropped, never saved up, so no window can hold more than `rate` calls plus one. The schedule lives in one item of
 the backup table, updated with conditional writes, so tasks on different workers (Celery on
 MWAA, LocalExecutor processes) share it. Every HTTP attempt is paced, retries included,
-because the limiter hooks botocore's `before-send` event.
+because the limiter hooks botocore's `before-send` event; the slot is checked again as the
+request's first byte goes to the socket (`pace`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from botocore.awsrequest import AWSConnection
 from botocore.exceptions import ClientError
 
 from cognito_backup import items
@@ -47,6 +49,22 @@ LATE_FRACTION = 0.5
 ARRIVAL_JITTER_SECONDS = 0.05
 # Shared schedule items expire (DynamoDB TTL) a day after their last use.
 SCHEDULE_TTL_SECONDS = 86_400
+
+
+class Held(NamedTuple):
+    """The slots a caller holds for one call (one of each schedule that paces it)."""
+
+    slots: tuple[tuple[RateLimiter, float], ...]
+
+    @property
+    def deadline(self) -> float:
+        """The latest the call may start: within the late window of every slot."""
+        return min(slot + limiter.late for limiter, slot in self.slots)
+
+    def missed(self) -> None:
+        """The call did not start in time: its slots are dropped."""
+        for limiter, slot in self.slots:
+            limiter.missed(slot)
 
 
 class SlotSchedule(Protocol):
@@ -202,10 +220,12 @@ class RateLimiter:
         """How long before a slot to reserve it, so that a claim's round trip ends in time."""
         return 2 * self._claim_seconds + 0.002
 
-    def acquire(self) -> None:
+    def acquire(self) -> Held:
         """Block until this caller's slot; then the caller may start one call."""
-        while not self.wait(self.reserve(yielding=True, movable=True)):
-            pass
+        while True:
+            held = self.wait(self.reserve(yielding=True, movable=True))
+            if held is not None:
+                return Held(((self, held),))
 
     def reserve(self, not_before: float = 0.0, alone: bool = False, within: float = math.inf,
                 prefer: float = 0.0, yielding: bool = False, take: bool = False, movable: bool = False) -> float:
@@ -307,21 +327,26 @@ class RateLimiter:
             self._movable.add(slot)
         return slot
 
-    def wait(self, slot: float) -> bool:
-        """Sleep until `slot` (or the earlier slot the caller was moved to); False when it was taken
-        meanwhile (at once: the caller may then use a slot given back earlier), or woken too late to
-        use it (it is then dropped)."""
+    def wait(self, slot: float) -> float | None:
+        """Sleep until `slot` (or the earlier slot the caller was moved to) and return the one held;
+        None when it was taken meanwhile (at once: the caller may then use a slot given back
+        earlier), or woken too late to use it (it is then dropped)."""
         held = self.hold(slot)
         if held is None:
-            return False
+            return None
         if time.time() > held + self.late:
             # Woken late (a busy machine): calling now could crowd the next slot's call.
-            with self._lock:
-                self.calls -= 1
-                self.dropped += 1
-                self.woken_late += 1
-            return False
-        return True
+            self.missed(held)
+            return None
+        return held
+
+    def missed(self, slot: float) -> None:
+        """A slot held for good whose call did not start in time (see `wait`, `pace`): dropped."""
+        with self._lock:
+            self.calls -= 1
+            self.dropped += 1
+            self.woken_late += 1
+            self._forget(slot)
 
     def hold(self, slot: float, lead: float = 0.0) -> float | None:
         """Sleep until `lead` before the caller's slot, then make it the caller's own for good; return
@@ -393,17 +418,66 @@ class RateLimiter:
         return pace(client, lambda _operation: self.acquire())
 
 
-def pace(client: BaseClient, acquire: Callable[[str], None]) -> BaseClient:
-    """Call `acquire(operation)` before every HTTP attempt `client` makes, retries included."""
+def pace(client: BaseClient, acquire: Callable[[str], Held]) -> BaseClient:
+    """Call `acquire(operation)` before every HTTP attempt `client` makes, retries included, and
+    start the attempt only within its slots: when the request's first byte goes to the socket
+    later than that, its slots are dropped and it waits for new ones.
+
+    botocore's `before-send` is its last event before the HTTP send, but a busy worker can stall a
+    thread for 100 ms and more between that event and the socket (measured: the host starved of
+    CPU, or threads waiting for the GIL); requests of several stalled threads then reached Cognito
+    together, one more than the budget in one second. The check at the socket leaves only a few
+    instructions between it and the request's first byte.
+    """
+    service = client.meta.service_model.service_name
+
     def before_send(event_name: str = "", **_kwargs: Any) -> None:
-        acquire(event_name.rsplit(".", 1)[-1])  # before-send.<service>.<Operation>
+        operation = event_name.rsplit(".", 1)[-1]  # before-send.<service>.<Operation>
+        held = acquire(operation)
+
+        def on_time() -> None:
+            nonlocal held
+            while time.time() > held.deadline:
+                held.missed()
+                held = acquire(operation)
+
+        _starting.check = on_time
         return None  # a value here would stand in for the HTTP response
 
-    client.meta.events.register(f"before-send.{client.meta.service_model.service_name}", before_send)
+    def after_attempt(**_kwargs: Any) -> None:
+        _starting.check = None  # the attempt ended without reaching the socket (a connection error)
+
+    _check_at_socket()
+    client.meta.events.register(f"before-send.{service}", before_send)
+    client.meta.events.register(f"needs-retry.{service}", after_attempt)
     return client
 
 
-def acquire_both(category: RateLimiter, overall: RateLimiter) -> None:
+# The check that the attempt this thread is about to send is still within its slots (see `pace`).
+_starting = threading.local()
+_send_first_byte = AWSConnection.send
+_patch_lock = threading.Lock()
+
+
+def _check_at_socket() -> None:
+    """Make botocore's connections run a paced attempt's check just before its first byte.
+
+    A paced attempt's `before-send` leaves its check in the thread; the connection's next `send` (the
+    request line and headers) runs it and clears it. Other requests, paced or not, are untouched.
+    """
+    def send(connection: AWSConnection, data: Any) -> Any:
+        check = getattr(_starting, "check", None)
+        if check is not None:
+            _starting.check = None
+            check()
+        return _send_first_byte(connection, data)
+
+    with _patch_lock:
+        if AWSConnection.send is _send_first_byte:
+            AWSConnection.send = send  # type: ignore[method-assign]
+
+
+def acquire_both(category: RateLimiter, overall: RateLimiter) -> Held:
     """Block until the caller holds a slot of its category's limiter and one of the overall
     limiter, both usable now; then it may start one call.
 
@@ -439,7 +513,7 @@ def acquire_both(category: RateLimiter, overall: RateLimiter) -> None:
         _sleep_until(max(slot, match))
         now = time.time()
         if now <= slot + held.late and now <= match + other.late:
-            return
+            return Held(((held, slot), (other, match)))
         # Woken too late (a busy machine): both slots are dropped, and a new pair sought.
         held.give_back(slot)
         other.give_back(match)
@@ -473,4 +547,4 @@ def short_collections() -> Iterator[None]:
             gc.unfreeze()
 
 
-__all__ = ["DynamoDBSchedule", "LocalSchedule", "RateLimiter", "acquire_both", "pace", "short_collections"]
+__all__ = ["DynamoDBSchedule", "Held", "LocalSchedule", "RateLimiter", "acquire_both", "pace", "short_collections"]

@@ -4,14 +4,16 @@ quota category, and under an overall cap."""
 from __future__ import annotations
 
 import gc
+import socket
 import threading
 import time
 from collections.abc import Callable
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
-from budget import max_calls_in_any_second
+from budget import busiest_second, cognito_calls, max_calls_in_any_second
 from cognito_backup.budget import Budget, CallBudget
 from cognito_backup.hooks.backup_table import BackupTableHook
 from cognito_backup.rate_limit import DynamoDBSchedule, LocalSchedule, RateLimiter, acquire_both, short_collections
@@ -269,3 +271,58 @@ def test_one_schedule_paces_calls_of_every_category(budget):
                     "UserResourceUpdate": (lambda: paced.acquire("AdminDisableUser"), 4)}, 3)
     assert made == [None] and max_calls_in_any_second(calls) <= 10 + 1
     assert len(calls) >= 0.9 * 10 * 3
+
+
+def test_a_call_held_up_between_its_slot_and_the_wire_waits_for_a_new_slot(aws):
+    # A busy worker can stall a thread after its slot's check and before its request's first byte
+    # (CPU starved, or waiting for the GIL): 22 calls in one second reached Cognito at a budget of 20
+    # when a restore's verification listed on an overloaded host. Here every call that comes to its
+    # slot during a 250 ms stall goes out only after it, as from a stalled process.
+    cognito = aws.client("cognito-idp", "us-east-1")
+    pool = cognito.create_user_pool(PoolName="stalls")["UserPool"]["Id"]
+    limiter = RateLimiter(20, LocalSchedule())
+    limiter.attach(cognito)
+    stalls = [time.time() + 1.0 + 1.5 * i for i in range(4)]
+
+    def stall(**_kwargs) -> None:
+        now = time.time()
+        ends = [s + 0.25 for s in stalls if s <= now < s + 0.25]
+        if ends:
+            time.sleep(ends[0] - now)
+
+    cognito.meta.events.register_last("before-send.cognito-idp", stall)
+    stop = stalls[-1] + 1.5
+    mark = aws.mark()
+
+    def caller() -> None:
+        while time.time() < stop:
+            cognito.list_users(UserPoolId=pool, Limit=1)
+
+    workers = [threading.Thread(target=caller) for _ in range(6)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    calls = cognito_calls(aws.requests(since=mark))
+    assert max_calls_in_any_second(calls) <= 20 + 1, busiest_second(calls)
+    # Only the stalled calls' slots go unused: the budget is still used.
+    assert len(calls) >= 0.8 * 20 * (stop - stalls[0] + 1.0)
+    assert limiter.woken_late >= 4
+
+
+def test_an_attempt_that_never_reached_the_socket_leaves_no_check_for_the_next_request(aws):
+    # HTTPS connects before the request's first byte: a refused connection ends the attempt there.
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))
+    port = refused.getsockname()[1]
+    refused.close()
+    limiter = RateLimiter(20, LocalSchedule())
+    paced = limiter.attach(boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=f"https://127.0.0.1:{port}"))
+    with pytest.raises(EndpointConnectionError):
+        paced.list_users(UserPoolId="us-east-1_none")
+    attempts = limiter.calls
+    time.sleep(3 * limiter.late)
+    # The same thread's next request, to another client, goes out as it is.
+    aws.client("dynamodb", "us-east-1").list_tables()
+    assert attempts >= 1
+    assert (limiter.calls, limiter.dropped, limiter.woken_late) == (attempts, 0, 0)
