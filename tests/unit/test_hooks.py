@@ -9,6 +9,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
+import botocore.session
 import pytest
 from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 from botocore.exceptions import ClientError
@@ -23,6 +24,8 @@ from cognito_backup.hooks.backup_table import (
     BackupTableHook,
     TableMissingError,
 )
+from cognito_backup.hooks.client_config import share_loader
+from cognito_backup.hooks.cloudwatch import CloudWatchMetricsHook
 from cognito_backup.hooks.cognito import PAGE_SIZE, CognitoHook
 from cognito_backup.rate_limit import LocalSchedule, RateLimiter
 from cognito_backup.restore import csv_file
@@ -231,6 +234,24 @@ def test_a_hook_told_its_caller_names_it_without_walking_the_stack(monkeypatch: 
     assert "Caller/PrepareExportOperator" in table.client.meta.config.user_agent_extra
     # Untold, the provider walks the stack for an operator's `execute`; a test has none.
     assert "Caller/Unknown" in CognitoHook(aws_conn_id="cognito_caller").conn.meta.config.user_agent_extra
+
+
+def test_hooks_of_a_process_read_botocores_data_files_once(aws: Emulator, pool: str, table: BackupTableHook) -> None:
+    cognito = CognitoHook(region_name=REGION, caller="test")
+    loaders = {id(session._session.get_component("data_loader")) for session in (
+        cognito.get_session(REGION), table.get_session(REGION), CloudWatchMetricsHook(region_name=REGION).get_session(REGION),
+    )}
+    assert len(loaders) == 1
+    # The clients made through the shared loader work (a table's resource, the plain client, Cognito).
+    assert cognito.describe_user_pool(pool)["Id"] == pool
+    assert table.describe()["TableName"] == table.table_name
+    assert table.plain_client.describe_table(TableName=table.table_name)["Table"]["TableName"] == table.table_name
+    # A session that searches other folders (its own `data_path`) keeps its own loader.
+    other = botocore.session.get_session()
+    other.set_config_variable("data_path", "/nonexistent-models")
+    own = other.get_component("data_loader")
+    share_loader(other)
+    assert other.get_component("data_loader") is own
 
 
 def test_worker_threads_scan_with_the_connection_the_tasks_thread_looked_up(

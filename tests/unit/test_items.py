@@ -39,6 +39,23 @@ def test_digest_changes_with_content_only():
     assert user.digest == reordered.digest != changed.digest
 
 
+def test_digests_are_those_earlier_releases_stored():
+    # Pinned from the release that made them with `json.dumps`: a changed digest would make the
+    # first export after an upgrade rewrite every item.
+    raw = {**RAW_USER, "Attributes": [*RAW_USER["Attributes"][:2],
+                                      {"Name": "custom:note", "Value": 'a, "quoted" \\ value\n\t\x00\x1f\x7f\u2028\U0001F600 日本'}]}
+    user = items.User.from_cognito(raw, ["email"])
+    assert user.digest == "6bbe1e1708be03eca7efcaee48e02dee"
+    assert user.digest == items.digest([user.username, user.pseudo_username, sorted(user.attributes), False,
+                                        "UNCONFIRMED"])
+    member = items.Membership.from_cognito("admins", raw, ["email"])
+    assert member == items.Membership("admins", SUB, user.username, "zoë@example.com")
+    assert member.digest == "6dcd9250d8f2b5d4bef91fd829b5fc90"
+    group = items.Group.from_cognito({"GroupName": 'a\u00e9"', "Description": "d\n", "Precedence": 3,
+                                      "RoleArn": "arn:aws:iam::123456789012:role/r"})
+    assert group.digest == "b0d506a9cf2f6b0c9a37bcf56f50006c"
+
+
 def test_both_type_forms_are_recognised():
     legacy = {"id": f"USER-{SUB}", "type": "USER-2d1c7e1a-0000-4000-8000-000000000000"}
     assert items.kind_of(legacy) == items.USER and items.is_legacy(legacy)

@@ -329,8 +329,7 @@ class _MembershipsOperator(_ListingOperator):
                             if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
                                 rec.skip()
                                 continue
-                            user = items.User.from_cognito(raw, self.username_attributes)
-                            member = items.Membership(name, user.sub, user.username, user.pseudo_username)
+                            member = items.Membership.from_cognito(name, raw, self.username_attributes)
                             if rec.needs_write(member.sub, member.digest):
                                 batch.put_item(Item=member.to_item(confirmed_at, table.region_name))
             except ClientError as err:

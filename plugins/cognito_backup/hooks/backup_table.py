@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
 
 from cognito_backup import items
-from cognito_backup.hooks.client_config import NamedCaller, merged
+from cognito_backup.hooks.client_config import NamedCaller, SharedModels, merged
 from cognito_backup.hooks.plain_json import keep_raw, send_plain
 
 KEY_SCHEMA = [{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "type", "KeyType": "RANGE"}]
@@ -55,7 +55,7 @@ class TableMissingError(LookupError):
     """The backup table does not exist in this Region."""
 
 
-class BackupTableHook(NamedCaller, DynamoDBHook):
+class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
     """
     Read and write a Cognito backup table.
 

@@ -1,7 +1,9 @@
-"""What both hooks add to the provider's client set-up: retry defaults, and a named caller."""
+"""What the hooks add to the provider's client set-up: retry defaults, a named caller, and one
+set of botocore's data files for every session of a process."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from botocore.config import Config
@@ -35,3 +37,34 @@ class NamedCaller:
 
     def _get_caller(self, target_function_name: str = "execute") -> str:
         return self.caller or super()._get_caller(target_function_name)  # type: ignore[misc]
+
+
+class SharedModels:
+    """A hook whose boto3 sessions share one botocore loader in the process.
+
+    The provider makes a new boto3 session for each client, and each session reads botocore's
+    data files again (the endpoints, the service's model, paginators and rule sets) through a
+    loader of its own: 0.06 to 0.3 CPU-seconds a client in a task process, about a fifth of an
+    export task's CPU outside its listing (profiled). Sessions whose loader would search the
+    same folders use the first one's, and with it what it has read.
+    """
+
+    _loader: Any = None
+    _loader_lock = threading.Lock()
+
+    def get_session(self, region_name: str | None = None, deferrable: bool = False):
+        session = super().get_session(region_name=region_name, deferrable=deferrable)  # type: ignore[misc]
+        if not deferrable:
+            share_loader(session._session)
+        return session
+
+
+def share_loader(botocore_session: Any) -> None:
+    """Give `botocore_session` the process's loader when it would search the same folders."""
+    own = botocore_session.get_component("data_loader")
+    with SharedModels._loader_lock:
+        shared = SharedModels._loader
+        if shared is None:
+            SharedModels._loader = own
+        elif shared is not own and shared.search_paths == own.search_paths:
+            botocore_session.register_component("data_loader", shared)

@@ -6,12 +6,12 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-from cognito_backup.hooks.client_config import NamedCaller
+from cognito_backup.hooks.client_config import NamedCaller, SharedModels
 
 MAX_DATUMS = 1000  # PutMetricData's limit per request
 
 
-class CloudWatchMetricsHook(NamedCaller, AwsBaseHook):
+class CloudWatchMetricsHook(NamedCaller, SharedModels, AwsBaseHook):
     """
     Publish Amazon CloudWatch metrics.
 

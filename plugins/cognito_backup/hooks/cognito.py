@@ -14,7 +14,7 @@ from botocore.utils import parse_timestamp
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-from cognito_backup.hooks.client_config import NamedCaller, merged
+from cognito_backup.hooks.client_config import NamedCaller, SharedModels, merged
 from cognito_backup.hooks.plain_json import keep_raw
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def utc_timestamp(value: Any) -> datetime:
     return parse_timestamp(value)
 
 
-class CognitoHook(NamedCaller, AwsBaseHook):
+class CognitoHook(NamedCaller, SharedModels, AwsBaseHook):
     """
     Interact with Amazon Cognito user pools.
 
