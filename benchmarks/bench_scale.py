@@ -15,6 +15,10 @@ Parts (`--parts`, all but `restore-memory` by default):
   and an export after 1% of the users changed (attributes, deletions, new users, membership moves).
 - `baseline`: the first and an unchanged export of the largest scale at the highest budget by
   another commit's code (`--baseline`, a work tree made with `git worktree`), for CPU per user.
+- `paired`: the same two exports by this code and by the baseline's, in alternating rounds
+  (this, baseline, baseline, this, ...; `--rounds`), each into a new table, each stack running
+  only for its own round: CPU ratios from runs minutes apart, the host's drift between them
+  cancelled by the order, medians over the rounds.
 - `restore`: the largest table restored (`csv_import`) into a new pool at `--restore-budget`; and
   the smallest scale's, for memory (`--restore-scales` to choose).
 - `restore-memory`: for each scale, a restore with Cognito's quotas off in the emulator and a
@@ -39,6 +43,7 @@ import argparse
 import math
 import os
 import random
+import statistics
 import subprocess
 import sys
 from collections import Counter
@@ -233,11 +238,17 @@ def exports(rig: Rig, scales: list[int], budgets: list[float], first_only: set[f
     return rows, backups
 
 
-def baseline(rig: Rig, users: int, budget: float, revision: str) -> list[dict]:
-    """The same exports by another commit's code, from a git work tree of it."""
+def baseline_tree(revision: str) -> Path:
+    """A git work tree of another commit's code (made once)."""
     tree = WORK / f"baseline-{revision}"
     if not tree.exists():
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision], check=True)
+    return tree
+
+
+def baseline(rig: Rig, users: int, budget: float, revision: str) -> list[dict]:
+    """The same exports by another commit's code, from a git work tree of it."""
+    tree = baseline_tree(revision)
     pool_id = rig.aws.seed(REGION, users=users, groups=users // 100, one_group_each=True, seed=7)
     name = "baseline"
     old_entry = {k: v for k, v in entry(name, pool_id, "scale-baseline", budget).items()}
@@ -246,6 +257,31 @@ def baseline(rig: Rig, users: int, budget: float, revision: str) -> list[dict]:
             for run in ("first", "unchanged")]
     rig.done(name)
     return rows
+
+
+def paired(rig: Rig, users: int, budget: float, revision: str, rounds: int) -> tuple[list[dict], list[dict]]:
+    """A first and an unchanged export by this code and by `revision`'s, round after round in the
+    order this, baseline, baseline, this, ...: rows, and the CPU ratios of each pair of rounds."""
+    codes = {"this": ROOT, revision: baseline_tree(revision)}
+    pool_id = rig.aws.seed(REGION, users=users, groups=users // 100, one_group_each=True, seed=7)
+    order = [("this", revision)[(i + 1) // 2 % 2] for i in range(2 * rounds)]
+    rows = []
+    for number, label in enumerate(order):
+        name = f"paired{number}"
+        stack = rig.stack(name, [entry(name, pool_id, f"scale-{name}", budget)], code=codes[label])
+        part = "export, paired" if label == "this" else f"export, paired, code {revision}"
+        rows += [rig.measure(stack, f"cognito_export_{name}", users, budget, part=part, run=run)
+                 for run in ("first", "unchanged")]
+        rig.done(name)
+    ratios = []
+    for run in ("first", "unchanged"):
+        mine = [r for r in rows if r["run"] == run and r["part"] == "export, paired"]
+        theirs = [r for r in rows if r["run"] == run and r["part"] != "export, paired"]
+        for key in ("rel_task_cpu_per_1000", "rel_run_cpu_per_1000", "rel_cpu_per_1000"):
+            each = [round(a[key] / b[key], 3) for a, b in zip(mine, theirs)]
+            ratios.append({"run": run, "reading": key, "ratios": ", ".join(map(str, each)),
+                           "median": round(statistics.median(each), 3)})
+    return rows, ratios
 
 
 def restore(rig: Rig, users: int, pool_id: str, table: str, budget: float, name: str = "restore",
@@ -327,6 +363,7 @@ def main() -> int:
     parser.add_argument("--baseline", default="81935bd", help="the commit whose code the CPU figures are held to")
     parser.add_argument("--first-only-at", default="", help="budgets at which only the first export runs")
     parser.add_argument("--baseline-scale", type=int, help="the scale of the baseline's exports (default: the largest)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of each code in the paired part")
     parser.add_argument("--memory-budget", type=float, default=300, help="the budget of the restore-memory part")
     parser.add_argument("--parts", default="small,exports,baseline,restore,dagstest")
     parser.add_argument("--unpinned", action="store_true", help="emulator and Airflow share every core")
@@ -350,6 +387,10 @@ def main() -> int:
             rows += found
         if "baseline" in parts:
             rows += baseline(rig, args.baseline_scale or max(scales), max(budgets), args.baseline)
+        ratios: list[dict] = []
+        if "paired" in parts:
+            found, ratios = paired(rig, args.baseline_scale or max(scales), max(budgets), args.baseline, args.rounds)
+            rows += found
         if "restore" in parts and backups:
             restored = [int(s) for s in args.restore_scales.split(",")] if args.restore_scales else [min(scales), max(scales)]
             for users in sorted(set(restored)):
@@ -361,6 +402,8 @@ def main() -> int:
     finally:
         rig.close()
     text = f"### Runs ({'pinned: emulator on core 1, Airflow on core 0' if rig.pinned else 'unpinned'})\n\n{markdown(rows)}"
+    if ratios:
+        text += f"\n\n### This code's CPU a user over the baseline's, round by round\n\n{markdown(ratios)}"
     if any(r["part"] == "export" for r in rows):
         text += f"\n\n### Projections\n\n{markdown(projections(rows))}"
     publish(text, args.out)
