@@ -49,9 +49,6 @@ class SharedModels:
     same folders use the first one's, and with it what it has read.
     """
 
-    _loader: Any = None
-    _loader_lock = threading.Lock()
-
     def get_session(self, region_name: str | None = None, deferrable: bool = False):
         session = super().get_session(region_name=region_name, deferrable=deferrable)  # type: ignore[misc]
         if not deferrable:
@@ -59,12 +56,16 @@ class SharedModels:
         return session
 
 
+_shared_loader: Any = None
+_shared_loader_lock = threading.Lock()
+
+
 def share_loader(botocore_session: Any) -> None:
     """Give `botocore_session` the process's loader when it would search the same folders."""
+    global _shared_loader
     own = botocore_session.get_component("data_loader")
-    with SharedModels._loader_lock:
-        shared = SharedModels._loader
-        if shared is None:
-            SharedModels._loader = own
-        elif shared is not own and shared.search_paths == own.search_paths:
-            botocore_session.register_component("data_loader", shared)
+    with _shared_loader_lock:
+        if _shared_loader is None:
+            _shared_loader = own
+        elif _shared_loader is not own and _shared_loader.search_paths == own.search_paths:
+            botocore_session.register_component("data_loader", _shared_loader)
