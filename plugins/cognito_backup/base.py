@@ -104,7 +104,7 @@ class CognitoBackupBaseOperator(BaseOperator):
         def schedule(category: str | None) -> DynamoDBSchedule | LocalSchedule:
             if not shared:
                 return LocalSchedule()
-            return DynamoDBSchedule(self.table_hook.client, self.table_name, key if category is None else f"{key}#{category}")
+            return DynamoDBSchedule(self.table_hook.plain_client, self.table_name, key if category is None else f"{key}#{category}")
 
         self._budget = CallBudget(self.budget, schedule)
         hook = CognitoHook(

@@ -102,20 +102,21 @@ class DynamoDBSchedule:
     """A schedule in one item of the backup table, shared by every worker of a DAG run."""
 
     def __init__(self, client: BaseClient, table_name: str, key: str) -> None:
-        # A DynamoDB *resource*'s client: it takes and returns plain Python values.
+        # A plain DynamoDB client (DynamoDB JSON both ways): a claim is made every quarter of a
+        # second in each process, and a resource's client would deep-copy and convert each one.
         self.client = client
         self.table_name = table_name
-        self.key = {"id": f"{items.RATE_LIMIT_ID}#{key}", "type": items.RATE_LIMIT}
+        self.key = {"id": {"S": f"{items.RATE_LIMIT_ID}#{key}"}, "type": {"S": items.RATE_LIMIT}}
         self._busy = False
 
-    def _update(self, expression: str, condition: str, values: dict) -> dict:
+    def _update(self, expression: str, condition: str, values: dict[str, int], returns: str = "UPDATED_NEW") -> dict:
         return self.client.update_item(
             TableName=self.table_name,
             Key=self.key,
             UpdateExpression=expression,
             ConditionExpression=condition,
-            ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
+            ExpressionAttributeValues={name: {"N": str(value)} for name, value in values.items()},
+            ReturnValues=returns,
         )
 
     def claim(self, count: int, interval: float, not_before: float) -> float:
@@ -146,17 +147,12 @@ class DynamoDBSchedule:
         """The schedule runs ahead of now: the block starts where it ends (an atomic add)."""
         out = self._update("SET tat = tat + :span, expiresAt = :exp", "tat >= :now",
                            {":span": span, ":now": now, ":exp": expires})
-        return int(out["Attributes"]["tat"]) - span
+        return int(out["Attributes"]["tat"]["N"]) - span
 
     def release(self, unused_from: float, block_end: float) -> None:
         try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=self.key,
-                UpdateExpression="SET tat = :unused",
-                ConditionExpression="tat = :end",
-                ExpressionAttributeValues={":unused": _micros(unused_from), ":end": _micros(block_end)},
-            )
+            self._update("SET tat = :unused", "tat = :end",
+                         {":unused": _micros(unused_from), ":end": _micros(block_end)}, returns="NONE")
         except ClientError as err:
             if err.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

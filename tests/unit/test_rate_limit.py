@@ -51,7 +51,7 @@ def test_shared_schedule_paces_several_processes_together(aws):
     hook.create()
     # Four "tasks", each with its own client and limiter, share one schedule in the table.
     limiters = [
-        RateLimiter(20, DynamoDBSchedule(boto3.resource("dynamodb", region_name="us-east-1").meta.client,
+        RateLimiter(20, DynamoDBSchedule(BackupTableHook("limiter-test", region_name="us-east-1").plain_client,
                                          "limiter-test", "dag/run"))
         for _ in range(4)
     ]
@@ -78,8 +78,9 @@ def test_callers_whose_slots_come_during_a_claim_are_not_held_up_by_it():
 
 
 def test_unused_slots_go_back_to_the_schedule(aws):
-    BackupTableHook("limiter-test", region_name="us-east-1").create()
-    client = boto3.resource("dynamodb", region_name="us-east-1").meta.client
+    hook = BackupTableHook("limiter-test", region_name="us-east-1")
+    hook.create()
+    client = hook.plain_client
     for schedule in (LocalSchedule(), DynamoDBSchedule(client, "limiter-test", "dag/run")):
         now = time.time() + 5
         start = schedule.claim(5, 0.1, now)
@@ -229,8 +230,9 @@ def test_a_call_holding_two_slots_starts_at_neither_before_its_time():
 
 
 def test_budgets_per_category_are_shared_by_processes_in_the_table(aws):
-    BackupTableHook("limiter-test", region_name="us-east-1").create()
-    client = boto3.resource("dynamodb", region_name="us-east-1").meta.client
+    hook = BackupTableHook("limiter-test", region_name="us-east-1")
+    hook.create()
+    client = hook.plain_client
     # UserCreation 12 and UserList 15 below the cap of 20 (their own schedules and the overall one);
     # UserResourceUpdate 25 at or above it (the overall schedule alone).
     budget = Budget.of(tps=20, share=0.5, category_tps={"UserCreation": 12}, quotas={"UserResourceUpdate": 50})
@@ -244,7 +246,7 @@ def test_budgets_per_category_are_shared_by_processes_in_the_table(aws):
         assert max_calls_in_any_second(of(calls, category)) <= budget.rate(category) + 1, category
         assert all(of(calls, f"{category}/{i}") for i in range(len(processes))), category
     assert len(calls) >= 0.9 * 20 * 4
-    keys = {i["id"] for i in client.scan(TableName="limiter-test")["Items"]}
+    keys = {i["id"]["S"] for i in client.scan(TableName="limiter-test")["Items"]}
     assert keys == {"rate-limit#dag/run", "rate-limit#dag/run#UserCreation", "rate-limit#dag/run#UserList"}
 
 
