@@ -47,6 +47,10 @@ LATE_FRACTION = 0.5
 # the far end's own queueing): slots are spaced so that even then no one-second window, as
 # Cognito counts it, holds more than rate + 1 calls. Costs about 3% of a budget of 25.
 ARRIVAL_JITTER_SECONDS = 0.05
+# Within a paced section, a young collection once this many containers are new, not 700: a page
+# of 60 users parses into about 700 dicts and lists, so the default scanned (and kept) nearly
+# every page while it was still in use.
+YOUNG_THRESHOLD = 20_000
 # Shared schedule items expire (DynamoDB TTL) a day after their last use.
 SCHEDULE_TTL_SECONDS = 86_400
 
@@ -535,10 +539,13 @@ def short_collections() -> Iterator[None]:
     (Airflow's LocalExecutor freezes its workers' heap before forking them) stay frozen.
     """
     frozen_before = gc.get_freeze_count()
+    thresholds = gc.get_threshold()
     gc.freeze()
+    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
     try:
         yield
     finally:
+        gc.set_threshold(*thresholds)
         if not frozen_before:
             gc.unfreeze()
 

@@ -92,6 +92,7 @@ def test_unused_slots_go_back_to_the_schedule(aws):
 
 def test_a_paced_section_collects_only_what_it_allocates():
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     earlier = [[] for _ in range(50_000)]  # alive before the section: a full collection would scan them
     with short_collections():
         during = [[] for _ in range(1_000)]
@@ -99,6 +100,7 @@ def test_a_paced_section_collects_only_what_it_allocates():
         assert len(scanned) < 20_000
         assert not any(o is earlier for o in scanned) and any(o is during for o in scanned)
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
     assert any(o is earlier for o in gc.get_objects())  # collected as usual again
 
 
