@@ -110,7 +110,7 @@ class DynamoDBSchedule:
         # second in each process, and a resource's client would deep-copy and convert each one.
         self.client = client
         self.table_name = table_name
-        self.key = {"id": {"S": f"{items.RATE_LIMIT_ID}#{key}"}, "type": {"S": items.RATE_LIMIT}}
+        self.key = items.to_dynamodb({"id": f"{items.RATE_LIMIT_ID}#{key}", "type": items.RATE_LIMIT})
         self._busy = False
 
     def _update(self, expression: str, condition: str, values: dict[str, int], returns: str = "UPDATED_NEW") -> dict:
@@ -119,7 +119,7 @@ class DynamoDBSchedule:
             Key=self.key,
             UpdateExpression=expression,
             ConditionExpression=condition,
-            ExpressionAttributeValues={name: {"N": str(value)} for name, value in values.items()},
+            ExpressionAttributeValues=items.to_dynamodb(values),
             ReturnValues=returns,
         )
 
