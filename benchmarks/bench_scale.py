@@ -3,9 +3,10 @@
 The rig keeps AWS off Airflow's CPU, as in production: the `localaws` emulator (50 ms a call,
 AWS's default Cognito quotas) on core 1, every Airflow process (api-server, scheduler,
 dag-processor, the LocalExecutor's task processes) on core 0 (`--unpinned`: both anywhere).
-Before and after each run a fixed CPU-bound workload (benchmarks/reference.py) is timed on
-Airflow's core, so CPU figures also come relative to it (the mean of the two) and compare across
-days and machines; `reference_drift` is the second over the first.
+A fixed CPU-bound workload (benchmarks/reference.py) is timed on Airflow's core before and after
+each run and, a slice every few seconds, during it: CPU figures also come relative to the time
+during the run (`reference_s`), and so compare across days and machines; before and after show
+how far the host's speed moved.
 
 Parts (`--parts`, all but `restore-memory` by default):
 - `small`: a 2,000-user pool exported with the default config (its task count), and a 3,000-user
@@ -66,7 +67,7 @@ from harness import (  # noqa: E402
     markdown,
     publish,
 )
-from reference import reference_seconds  # noqa: E402
+from reference import ReferenceProbe, reference_seconds  # noqa: E402
 
 from localaws.testing import Emulator  # noqa: E402
 
@@ -109,16 +110,19 @@ class Rig:
     def measure(self, stack: AirflowStack, dag_id: str, users: int, budget: float, conf: dict | None = None,
                 **labels) -> dict:
         """One measured run: figures from the request log, the host's CPU and the tasks' memory."""
-        before = reference_seconds(AIRFLOW_CPUS if self.pinned else None)
+        cores = AIRFLOW_CPUS if self.pinned else None
+        before = reference_seconds(cores)
         idle = idle_airflow_cpu()
         mark = self.aws.mark()
         cpu = CpuMeter()
-        state, peaks = stack.run(dag_id, conf, timeout=6 * 3600, cpu=cpu)
+        with ReferenceProbe(cores) as during:
+            state, peaks = stack.run(dag_id, conf, timeout=6 * 3600, cpu=cpu)
         wall = stack.run_seconds(dag_id, stack.last_run_id)
-        # Timed again after the run: the host's speed drifts within a run too, and the mean of the
-        # two stands for the run; the spread says how far to trust this run's CPU ratios.
-        after = reference_seconds(AIRFLOW_CPUS if self.pinned else None)
-        reference = round((before + after) / 2, 3)
+        # Timed again after the run, and during it: the host's speed drifts within a run too. The
+        # CPU figures are relative to the reference timed during the run (the mean of before and
+        # after when the run was too short for a slice); before and after show the drift.
+        after = reference_seconds(cores)
+        reference = during.seconds() or round((before + after) / 2, 3)
         if state != "success":
             raise SystemExit(f"{dag_id} failed: see {stack.home}")
         records = self.aws.requests(since=mark)
@@ -137,7 +141,7 @@ class Rig:
             **call_figures(records, users, budget),
             "airflow_cpu_s": round(airflow_cpu, 1), "emulator_cpu_s": seconds.get("emulator", 0.0),
             "cpu_s_per_1000": round(airflow_cpu / users * 1000, 3), "reference_s": reference,
-            "reference_drift": round(after / before, 3),
+            "reference_before_s": before, "reference_after_s": after,
             "rel_cpu_per_1000": round(airflow_cpu / users * 1000 / reference, 3),
             "idle_airflow_cpu_per_s": round(idle, 3), "run_cpu_s": round(run_cpu, 1),
             "rel_run_cpu_per_1000": round(run_cpu / users * 1000 / reference, 3),
@@ -277,9 +281,17 @@ def paired(rig: Rig, users: int, budget: float, revision: str, rounds: int) -> t
     for run in ("first", "unchanged"):
         mine = [r for r in rows if r["run"] == run and r["part"] == "export, paired"]
         theirs = [r for r in rows if r["run"] == run and r["part"] != "export, paired"]
-        for key in ("rel_task_cpu_per_1000", "rel_run_cpu_per_1000", "rel_cpu_per_1000"):
-            each = [round(a[key] / b[key], 3) for a, b in zip(mine, theirs)]
-            ratios.append({"run": run, "reading": key, "ratios": ", ".join(map(str, each)),
+        readings = {key: (lambda r, key=key: r[key])
+                    for key in ("rel_task_cpu_per_1000", "rel_run_cpu_per_1000", "rel_cpu_per_1000")}
+        # Cross-checks of the reference timed during the run: the task CPU relative to the mean
+        # of the reference before and after (the earlier passes' reading), and to the emulator's
+        # CPU, which served both codes' runs the same pool and the same items on the other core.
+        readings["task_cpu over the reference before and after"] = (
+            lambda r: r["task_cpu_s"] / (r["reference_before_s"] + r["reference_after_s"]))
+        readings["task_cpu over the emulator's cpu"] = lambda r: r["task_cpu_s"] / r["emulator_cpu_s"]
+        for name, reading in readings.items():
+            each = [round(reading(a) / reading(b), 3) for a, b in zip(mine, theirs)]
+            ratios.append({"run": run, "reading": name, "ratios": ", ".join(map(str, each)),
                            "median": round(statistics.median(each), 3)})
     return rows, ratios
 

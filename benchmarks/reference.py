@@ -4,7 +4,12 @@ Machines of the same kind differ by 2x and more, and one machine's speed drifts 
 CPU-seconds of a run divided by this workload's seconds compare across days and machines. The
 workload is the kind of Python the tasks run: building small dicts, JSON in and out, hashing.
 
-    python benchmarks/reference.py             # prints the workload's CPU seconds (median of 3)
+Timed before and after a run, it misses how the host's speed moves during the run (runs of two
+to five minutes have seen it change by a half); `ReferenceProbe` also times a fiftieth of it
+every few seconds while the run goes on, on the run's cores.
+
+    python benchmarks/reference.py             # prints the workload's CPU seconds
+    python benchmarks/reference.py --probe 3   # a fiftieth of it every 3 s, its CPU seconds each
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Any
 
 ITERATIONS = 100_000
+SLICE = ITERATIONS // 50  # about 0.03 to 0.05 CPU-seconds a slice
 
 
 def workload(iterations: int = ITERATIONS) -> float:
@@ -43,5 +50,40 @@ def reference_seconds(cpus: str | None = None, repeats: int = 3) -> float:
     return round(statistics.median(runs), 3)
 
 
+class ReferenceProbe:
+    """The workload timed in slices while a run goes on, on the same cores as the run's Airflow.
+
+    Every `interval` seconds a process runs a fiftieth of the workload (about 1.5% of a core at
+    3 s) and reports its CPU seconds; `seconds()` is the median slice scaled to the whole
+    workload. A slice that shares its core with a busy Airflow runs a little slower (caches,
+    switches), so a run that uses more CPU is divided by a larger reference: the comparison
+    leans against the code that uses less.
+    """
+
+    def __init__(self, cpus: str | None = None, interval: float = 3.0) -> None:
+        self.command = [*(["taskset", "-c", cpus] if cpus is not None else []), sys.executable, __file__,
+                        "--probe", str(interval)]
+        self.slices: list[float] = []
+
+    def __enter__(self) -> ReferenceProbe:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.process.terminate()
+        out, _ = self.process.communicate()
+        self.slices = [float(line) for line in out.split()]
+
+    def seconds(self) -> float | None:
+        """The whole workload's CPU seconds at the median slice's speed; None before a slice."""
+        if not self.slices:
+            return None
+        return round(statistics.median(self.slices) * ITERATIONS / SLICE, 3)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--probe"]:
+        while True:
+            time.sleep(float(sys.argv[2]))
+            print(f"{workload(SLICE):.5f}", flush=True)
     print(f"{workload():.4f}")
