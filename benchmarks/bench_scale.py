@@ -85,8 +85,15 @@ RETIRED = {100_000: {"export": 21.82, "import": 56.31}, 500_000: {"export": 181.
 class Rig:
     """One emulator and, per configuration, one Airflow stack on the rig's cores."""
 
-    def __init__(self, pinned: bool) -> None:
+    # What the test stacks set to notice changes quickly (airflow_env), at the cost of CPU every
+    # second: the scheduler's idle loop 5 times a second (1 by default), DAG bundles refreshed
+    # every 5 s (300), a task's heartbeat every second (5).
+    RESPONSIVE = ("AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME", "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL",
+                  "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL")
+
+    def __init__(self, pinned: bool, airflow_defaults: bool = False) -> None:
         self.pinned = pinned
+        self.airflow_defaults = airflow_defaults
         self.log = WORK / f"requests-{'pinned' if pinned else 'unpinned'}.jsonl"
         self.log.unlink(missing_ok=True)
         self.aws = Emulator.start(latency_ms=50, quotas="aws", request_log=str(self.log),
@@ -99,6 +106,9 @@ class Rig:
         config.write_text(yaml.safe_dump({"backups": entries}))
         if key not in self.stacks:
             env = airflow_env(WORK / f"airflow-{key}", self.aws.env(REGION), config, code=code)
+            if self.airflow_defaults:
+                for name in self.RESPONSIVE:
+                    del env[name]
             env["AIRFLOW_VAR_COGNITO_IMPORT_ROLE_ARN"] = ROLE_ARN
             stack = AirflowStack(env, cpus=AIRFLOW_CPUS if self.pinned else None).__enter__()
             self.stacks[key] = (stack, config)
@@ -379,13 +389,16 @@ def main() -> int:
     parser.add_argument("--memory-budget", type=float, default=300, help="the budget of the restore-memory part")
     parser.add_argument("--parts", default="small,exports,baseline,restore,dagstest")
     parser.add_argument("--unpinned", action="store_true", help="emulator and Airflow share every core")
+    parser.add_argument("--airflow-defaults", action="store_true",
+                        help="Airflow's own scheduler loop, DAG refresh and heartbeat intervals, as on MWAA, "
+                             "not the test stacks' quicker ones")
     parser.add_argument("--out", help="also write the tables to this Markdown file")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     parts = args.parts.split(",")
     scales = [int(s) for s in args.scales.split(",")]
     budgets = [float(b) for b in args.budgets.split(",")]
-    rig = Rig(pinned=not args.unpinned)
+    rig = Rig(pinned=not args.unpinned, airflow_defaults=args.airflow_defaults)
     if rig.pinned:
         os.sched_setaffinity(0, {int(AIRFLOW_CPUS)})  # this process samples, on Airflow's core
     rows: list[dict] = []
@@ -413,7 +426,8 @@ def main() -> int:
             rows.append(dags_test(rig, min(scales), max(budgets)))
     finally:
         rig.close()
-    text = f"### Runs ({'pinned: emulator on core 1, Airflow on core 0' if rig.pinned else 'unpinned'})\n\n{markdown(rows)}"
+    where = "pinned: emulator on core 1, Airflow on core 0" if rig.pinned else "unpinned"
+    text = f"### Runs ({where}{'; Airflow default intervals' if rig.airflow_defaults else ''})\n\n{markdown(rows)}"
     if ratios:
         text += f"\n\n### This code's CPU a user over the baseline's, round by round\n\n{markdown(ratios)}"
     if any(r["part"] == "export" for r in rows):
