@@ -2,7 +2,9 @@
 
 The rig keeps AWS off Airflow's CPU, as in production: the `localaws` emulator (50 ms a call,
 AWS's default Cognito quotas) on core 1, every Airflow process (api-server, scheduler,
-dag-processor, the LocalExecutor's task processes) on core 0 (`--unpinned`: both anywhere).
+dag-processor, the LocalExecutor's task processes) on core 0 (`--unpinned`: both anywhere). Airflow
+runs with the test stacks' quick scheduler loop, DAG refresh and heartbeat (tests/airflow_stack.py),
+or with Airflow's own defaults (`--airflow-defaults`), which take less CPU a second while a run goes.
 A fixed CPU-bound workload (benchmarks/reference.py) is timed on Airflow's core before and after
 each run and, a slice every few seconds, during it: CPU figures also come relative to the time
 during the run (`reference_s`), and so compare across days and machines; before and after show
