@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from budget import busiest_second, cognito_calls, max_calls_in_any_second
+from budget import busiest_second, cognito_calls, max_calls_in_any_second, utilisation
 from cognito_backup.budget import Budget, CallBudget
 from cognito_backup.hooks.backup_table import BackupTableHook
 from cognito_backup.rate_limit import DynamoDBSchedule, LocalSchedule, RateLimiter, acquire_both, short_collections
@@ -57,7 +57,9 @@ def test_shared_schedule_paces_several_processes_together(aws):
     ]
     times = hammer(limiters, threads_each=3, seconds=4)
     assert max_calls_in_any_second([{"time": t} for t in times]) <= 20 + 1
-    assert len(times) >= 0.9 * 20 * 4
+    # From the first call on, as the benchmarks count it: before it, each process's first claims
+    # open its connection to the table (0.07 to 0.2 s of the 4 on a host at half speed).
+    assert utilisation([{"time": t} for t in times], 20) >= 0.9
 
 
 class SlowSchedule(LocalSchedule):
@@ -247,7 +249,7 @@ def test_budgets_per_category_are_shared_by_processes_in_the_table(aws):
     for category in operations:
         assert max_calls_in_any_second(of(calls, category)) <= budget.rate(category) + 1, category
         assert all(of(calls, f"{category}/{i}") for i in range(len(processes))), category
-    assert len(calls) >= 0.9 * 20 * 4
+    assert utilisation(calls, 20) >= 0.9  # from the first call on (see above)
     keys = {i["id"]["S"] for i in client.scan(TableName="limiter-test")["Items"]}
     assert keys == {"rate-limit#dag/run", "rate-limit#dag/run#UserCreation", "rate-limit#dag/run#UserList"}
 
