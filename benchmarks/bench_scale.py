@@ -50,6 +50,7 @@ import statistics
 import subprocess
 import sys
 from collections import Counter
+from operator import itemgetter
 from pathlib import Path
 
 import yaml
@@ -293,8 +294,7 @@ def paired(rig: Rig, users: int, budget: float, revision: str, rounds: int) -> t
     for run in ("first", "unchanged"):
         mine = [r for r in rows if r["run"] == run and r["part"] == "export, paired"]
         theirs = [r for r in rows if r["run"] == run and r["part"] != "export, paired"]
-        readings = {key: (lambda r, key=key: r[key])
-                    for key in ("rel_task_cpu_per_1000", "rel_run_cpu_per_1000", "rel_cpu_per_1000")}
+        readings = {key: itemgetter(key) for key in ("rel_task_cpu_per_1000", "rel_run_cpu_per_1000", "rel_cpu_per_1000")}
         # Cross-checks of the reference timed during the run: the task CPU relative to the mean
         # of the reference before and after (the earlier passes' reading), and to the emulator's
         # CPU, which served both codes' runs the same pool and the same items on the other core.

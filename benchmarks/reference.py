@@ -40,12 +40,16 @@ def workload(iterations: int = ITERATIONS) -> float:
     return time.process_time() - started
 
 
+def command(cpus: str | None, *args: str) -> list[str]:
+    """This script with `args`, in a fresh interpreter on `cpus` only (`taskset`) when given."""
+    return [*(["taskset", "-c", cpus] if cpus is not None else []), sys.executable, __file__, *args]
+
+
 def reference_seconds(cpus: str | None = None, repeats: int = 3) -> float:
     """The workload's median CPU seconds, in a fresh interpreter (on `cpus` only, when given)."""
-    prefix = ["taskset", "-c", cpus] if cpus is not None else []
     runs = []
     for _ in range(repeats):
-        out = subprocess.run([*prefix, sys.executable, __file__], capture_output=True, text=True, check=True)
+        out = subprocess.run(command(cpus), capture_output=True, text=True, check=True)
         runs.append(float(out.stdout.strip()))
     return round(statistics.median(runs), 3)
 
@@ -61,8 +65,7 @@ class ReferenceProbe:
     """
 
     def __init__(self, cpus: str | None = None, interval: float = 3.0) -> None:
-        self.command = [*(["taskset", "-c", cpus] if cpus is not None else []), sys.executable, __file__,
-                        "--probe", str(interval)]
+        self.command = command(cpus, "--probe", str(interval))
         self.slices: list[float] = []
 
     def __enter__(self) -> ReferenceProbe:
