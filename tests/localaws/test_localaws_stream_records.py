@@ -49,16 +49,20 @@ def test_records_through_the_streams_api(aws, dynamodb):
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )
     dynamodb.put_item(TableName="s", Item={"id": {"S": "k"}, "v": {"S": "one"}})
-    dynamodb.update_item(TableName="s", Key={"id": {"S": "k"}}, UpdateExpression="SET v = :v",
-                         ExpressionAttributeValues={":v": {"S": "two"}})
+    # each update changes the stored item in place: the records before it keep their images
+    for value in ("two", "three"):
+        dynamodb.update_item(TableName="s", Key={"id": {"S": "k"}}, UpdateExpression="SET v = :v",
+                             ExpressionAttributeValues={":v": {"S": value}})
+    dynamodb.delete_item(TableName="s", Key={"id": {"S": "k"}})
     streams = aws.client("dynamodbstreams")
     arn = dynamodb.describe_table(TableName="s")["Table"]["LatestStreamArn"]
     shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
     iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
     records = streams.get_records(ShardIterator=iterator)["Records"]
-    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY"]
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "MODIFY", "REMOVE"]
     # images as they were when written, not as the item is now
-    assert records[0]["dynamodb"]["NewImage"]["v"] == {"S": "one"}
-    assert records[1]["dynamodb"]["OldImage"]["v"] == {"S": "one"}
-    assert records[1]["dynamodb"]["NewImage"]["v"] == {"S": "two"}
+    images = [(r["dynamodb"].get("OldImage", {}).get("v"), r["dynamodb"].get("NewImage", {}).get("v")) for r in records]
+    assert images == [(None, {"S": "one"}), ({"S": "one"}, {"S": "two"}), ({"S": "two"}, {"S": "three"}), ({"S": "three"}, None)]
+    stamps = [r["dynamodb"]["ApproximateCreationDateTime"] for r in records]
+    assert stamps == sorted(stamps)
     assert all(r["dynamodb"]["SizeBytes"] > 1 for r in records)
