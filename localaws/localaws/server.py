@@ -13,6 +13,7 @@ import struct
 import sys
 from typing import Any
 
+import moto.backends
 from moto.moto_server.werkzeug_app import MotoRequestHandler
 from werkzeug.serving import make_server
 
@@ -103,7 +104,16 @@ def _stamp_arrivals(listener: socket.socket) -> bool:
     return True
 
 
+def _list_moto_modules_once() -> None:
+    """moto finds the backend of each request by listing its package folder (a stat per entry,
+    a twentieth of what a Query or a batch write costs the emulator); the folder does not
+    change while the server runs."""
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+
+
 def build_app(settings: Settings, faults: list[FaultRule], request_log: str | None) -> LocalAws:
+    _list_moto_modules_once()
     cognito_index.install()
     fast_items.install()
     stream_records.install()
