@@ -2,8 +2,8 @@
 
 moto builds a stream record for each write to a table with a stream (every backup table has
 one: global tables need it, and a replica's copy of each write makes a second record): the
-old and new images as DynamoDB JSON, measured by serialising the whole record. That was a
-third of what a batch write into a replicated table cost the emulator, under the state lock,
+old and new images as DynamoDB JSON, measured by serialising the whole record. Building them was a
+sixth of what a batch write into a replicated table cost the emulator, under the state lock,
 for records nothing reads unless a test asks for them.
 
 Here a record keeps the old and new items it was given and its write time, and builds the
