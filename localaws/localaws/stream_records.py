@@ -54,11 +54,12 @@ def _build(self: StreamRecord) -> dict[str, Any]:
 
 
 def _to_json(self: StreamRecord) -> dict[str, Any]:
-    body = _build(self)["dynamodb"]
+    record = _build(self)
+    body = record["dynamodb"]
     if body["SizeBytes"] == _UNMEASURED:
         body["SizeBytes"] = 1  # as moto does: measured with the placeholder in place
         body["SizeBytes"] = len(dynamo_json_dump(body))
-    return self.__dict__["record"]
+    return record
 
 
 def build_pending(item: Item | None) -> None:
