@@ -16,7 +16,8 @@ ITEM = {
     "n": {"N": "1.50"}, "ns": {"NS": ["1", "2"]}, "ss": {"SS": ["x", "y"]},
     "m": {"M": {"x": {"NULL": True}, "y": {"BOOL": False}, "z": {"L": [{"S": "🎉"}, {"N": "-3"}]}}},
 }
-
+# binary values below the top level: the direct path writes nested values one by one
+NESTED = {"id": {"S": "nested"}, "l": {"L": [{"B": b"\x02"}, {"M": {"bs": {"BS": [b"c"]}, "s": {"S": "d"}}}]}}
 
 
 def reads(client: Any) -> None:
@@ -25,6 +26,7 @@ def reads(client: Any) -> None:
                         BillingMode="PAY_PER_REQUEST")
     client.put_item(TableName="t", Item=ITEM)
     client.put_item(TableName="t", Item={"id": {"S": "plain"}})
+    client.put_item(TableName="t", Item=NESTED)
     client.scan(TableName="t", ReturnConsumedCapacity="TOTAL")
     client.scan(TableName="t", Limit=1, Segment=0, TotalSegments=2)
     client.query(TableName="t", KeyConditionExpression="id = :v", ExpressionAttributeValues={":v": {"S": "plain"}})
@@ -36,19 +38,26 @@ def reads(client: Any) -> None:
 def test_read_responses_equal_what_the_serializer_writes(monkeypatch):
     # moto in this process: boto3 must not follow the session emulator's AWS_ENDPOINT_URL.
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    """The same results, through moto's serializer and through the direct path."""
+    """The same results, through moto's serializer and through the direct path (a Query's or
+    Scan's items as moto holds them)."""
     seen: list[tuple[str, Any, Any]] = []
     original = DynamoResult.execute_result
 
     def both(self: DynamoResult, context: Any) -> Any:
-        status, headers, body = original(self, context)
+        fast = None
         if context.operation_model.name in dynamodb_json.READ_OPERATIONS:
             fast = dynamodb_json.respond(self.result)
             assert fast is not None, context.operation_model.name
+        raw = isinstance(self.result.get("Items"), dynamodb_json.RawItems)
+        dynamodb_json.settle(self)
+        status, headers, body = original(self, context)
+        if fast is not None:
+            assert raw == (context.operation_model.name in ("Query", "Scan")), context.operation_model.name
             assert fast[0] == status and set(fast[1]) == set(headers)
             seen.append((context.operation_model.name, json.loads(body), json.loads(fast[2])))
         return status, headers, body
 
+    monkeypatch.setattr(DynamoResult, "__init__", dynamodb_json.lazy_init)
     monkeypatch.setattr(DynamoResult, "execute_result", both)
     with mock_aws():
         reads(boto3.client("dynamodb", region_name="us-east-1"))
@@ -62,12 +71,15 @@ def test_items_round_trip_through_the_emulator(aws):
     reads(client)
     assert client.get_item(TableName="t", Key={"id": ITEM["id"]})["Item"] == ITEM
     scanned = client.scan(TableName="t")["Items"]
-    assert sorted(scanned, key=lambda i: i["id"]["S"]) == [{"id": {"S": "plain"}}, ITEM]
+    assert sorted(scanned, key=lambda i: i["id"]["S"]) == [NESTED, {"id": {"S": "plain"}}, ITEM]
+    nested = client.query(TableName="t", KeyConditionExpression="id = :v", ExpressionAttributeValues={":v": NESTED["id"]})
+    assert nested["Items"] == [NESTED]
     assert client.batch_get_item(RequestItems={"t": {"Keys": [{"id": ITEM["id"]}]}})["Responses"]["t"] == [ITEM]
 
 
 def test_what_json_cannot_hold_goes_the_slow_way():
     assert dynamodb_json.respond({"Items": [object()]}) is None
+    assert dynamodb_json.respond({"Items": dynamodb_json.RawItems([{"a": object()}])}) is None
     assert json.loads(dynamodb_json.respond({"Item": {"b": {"B": b"raw"}}})[2]) == {"Item": {"b": {"B": "cmF3"}}}
 
 
