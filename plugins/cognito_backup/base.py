@@ -128,6 +128,7 @@ class CognitoBackupBaseOperator(BaseOperator):
             self._budget.close()
             used = self._budget.usage()
             self.log.info("Cognito budget: %s", "; ".join(
-                f"{name} {calls} calls, {dropped} slots dropped ({late} woken late for)"
-                for name, (calls, dropped, late) in sorted(used.items())
+                f"{name} {calls} calls, {dropped} slots dropped ({late} woken late for, {sent} given up"
+                f" for calls sent late)"
+                for name, (calls, dropped, late, sent) in sorted(used.items())
             ) or "no call")

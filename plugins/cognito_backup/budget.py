@@ -182,9 +182,10 @@ class CallBudget:
         for limiter in list(self._limiters.values()):
             limiter.close()
 
-    def usage(self) -> dict[str, tuple[int, int, int]]:
-        """Calls, dropped slots and of those the ones woken late for, by category ("all" for the overall budget)."""
-        return {category or "all": (limiter.calls, limiter.dropped, limiter.woken_late)
+    def usage(self) -> dict[str, tuple[int, int, int, int]]:
+        """Calls, dropped slots, of those the ones woken late for, and calls sent late, by category
+        ("all" for the overall budget)."""
+        return {category or "all": (limiter.calls, limiter.dropped, limiter.woken_late, limiter.late_sends)
                 for category, limiter in self._limiters.items()}
 
 

@@ -13,7 +13,8 @@ dropped, never saved up, so no window can hold more than `rate` calls plus one. 
 the backup table, updated with conditional writes, so tasks on different workers (Celery on
 MWAA, LocalExecutor processes) share it. Every HTTP attempt is paced, retries included,
 because the limiter hooks botocore's `before-send` event; the slot is checked again as the
-request's first byte goes to the socket (`pace`).
+request's first byte goes to the socket (`pace`), and a request that still went out late gives
+up a later slot (`RateLimiter.forfeit`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ LATE_FRACTION = 0.5
 # the far end's own queueing): slots are spaced so that even then no one-second window, as
 # Cognito counts it, holds more than rate + 1 calls. Costs about 3% of a budget of 25.
 ARRIVAL_JITTER_SECONDS = 0.05
+# A call whose first byte went out this long after its slot's late window counts as sent late
+# (`RateLimiter.forfeit`): half the jitter allowance, the rest for the network.
+SENT_LATE_SECONDS = ARRIVAL_JITTER_SECONDS / 2
 # Within a paced section, a young collection once this many containers are new, not 700: a page
 # of 60 users parses into about 700 dicts and lists, so the default scanned (and kept) nearly
 # every page while it was still in use.
@@ -69,6 +73,11 @@ class Held(NamedTuple):
         """The call did not start in time: its slots are dropped."""
         for limiter, slot in self.slots:
             limiter.missed(slot)
+
+    def sent_late(self) -> None:
+        """The call reached the wire later than its slots allow: each schedule gives up a later slot."""
+        for limiter, slot in self.slots:
+            limiter.forfeit(slot)
 
 
 class SlotSchedule(Protocol):
@@ -196,6 +205,7 @@ class RateLimiter:
         self.calls = 0
         self.dropped = 0  # slots claimed and not used: nobody took them in time, or woken late
         self.woken_late = 0
+        self.late_sends = 0  # calls that reached the wire after their slot's late window (`forfeit`)
 
     @property
     def next_free(self) -> float:
@@ -348,6 +358,29 @@ class RateLimiter:
             self.woken_late += 1
             self._forget(slot)
 
+    def forfeit(self, slot: float) -> None:
+        """A call whose slot was `slot` went out later than the slot allows (a thread stalled between
+        its check and the socket): it may crowd a one-second window that its slot's call could not
+        reach. Every such window also holds the schedule's next slot, if that comes at most a second
+        (and the late window and jitter) after `slot`: that slot goes unused, so the window holds no
+        more calls than the bound.
+
+        The slot given up is the first one this process holds that no call has started in: free, or
+        one a caller waits for (it queues again). When it holds none, one is claimed and dropped.
+        """
+        now = time.time()
+        by = slot + 1.0 + self.late + ARRIVAL_JITTER_SECONDS
+        with self._lock:
+            self.late_sends += 1
+            taken = self._take(now, by - now, 0.0, take=True) if by > now else None
+            if taken is not None:
+                self.dropped += 1
+                return
+        with self._claim_lock:
+            self.schedule.claim(1, self.interval, time.time())
+        with self._lock:
+            self.dropped += 1
+
     def hold(self, slot: float, lead: float = 0.0) -> float | None:
         """Sleep until `lead` before the caller's slot, then make it the caller's own for good; return
         it: `slot`, or the earlier one it was moved to meanwhile. None when it was taken meanwhile."""
@@ -427,7 +460,8 @@ def pace(client: BaseClient, acquire: Callable[[str], Held]) -> BaseClient:
     thread can stall between that event and the socket: requests reached the emulator 40 to 130 ms
     after their slots' late window (measured), bunched with later ones, and one second held 22
     calls at a budget of 20. The check at the socket leaves only a few instructions between it and
-    the request's first byte.
+    the request's first byte; a stall there (seen once: three calls sent together after 150 ms) is
+    made up for afterwards, by a later slot left unused.
     """
     service = client.meta.service_model.service_name
 
@@ -435,11 +469,12 @@ def pace(client: BaseClient, acquire: Callable[[str], Held]) -> BaseClient:
         operation = event_name.rsplit(".", 1)[-1]  # before-send.<service>.<Operation>
         held = acquire(operation)
 
-        def on_time() -> None:
+        def on_time() -> Held:
             nonlocal held
             while time.time() > held.deadline:
                 held.missed()
                 held = acquire(operation)
+            return held
 
         _starting.check = on_time
         return None  # a value here would stand in for the HTTP response
@@ -467,10 +502,17 @@ def _check_at_socket() -> None:
     """
     def send(connection: AWSConnection, data: Any) -> Any:
         check = getattr(_starting, "check", None)
-        if check is not None:
-            _starting.check = None
-            check()
-        return _send_first_byte(connection, data)
+        if check is None:
+            return _send_first_byte(connection, data)
+        _starting.check = None
+        held = check()
+        try:
+            return _send_first_byte(connection, data)
+        finally:
+            # Even those few instructions can stall (a collection, a starved process): when the
+            # bytes went out later than the slots allow, later slots make up for it.
+            if time.time() > held.deadline + SENT_LATE_SECONDS:
+                held.sent_late()
 
     with _patch_lock:
         if AWSConnection.send is _send_first_byte:

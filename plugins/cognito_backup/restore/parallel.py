@@ -130,6 +130,6 @@ def list_pool_users(cognito: Any, user_pool_id: str, on_page: Callable[[list[dic
         for page in cognito.list_users(user_pool_id, f'sub ^= "{prefix}"'):
             on_page(page)
 
-    with ThreadPoolExecutor(max_workers=len(items.HEX)) as pool:
+    with short_collections(), ThreadPoolExecutor(max_workers=len(items.HEX)) as pool:
         for future in [pool.submit(shard, h) for h in items.HEX]:
             future.result()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cognito_backup import items
+from cognito_backup.rate_limit import short_collections
 from cognito_backup.restore.admin_users import NOT_WRITABLE, has_verified_contact, legacy_value
 from cognito_backup.restore.live_pool import epoch, made_by_this_run
 from cognito_backup.restore.parallel import list_pool_users, scan_kinds
@@ -275,6 +276,6 @@ def load_target(comparison: Comparison, cognito: Any, user_pool_id: str, usernam
             ]
             comparison.add_members("target", pairs)
 
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+    with short_collections(), ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for future in [pool.submit(members, g) for g in groups]:
             future.result()
