@@ -30,6 +30,10 @@ class AirflowStack(airflow_stack.AirflowStack):
     tasks' memory and the host's CPU."""
 
     def __init__(self, env: dict[str, str], cpus: str | None = None) -> None:
+        # Bytecode cached, as in a deployment, whatever the caller's shell says: with
+        # PYTHONDONTWRITEBYTECODE set, every task process and every DAG parse compiles the
+        # plugins' modules from source again, a cost that grows with the size of the code.
+        env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
         super().__init__(env, cpus=cpus)
 
     def run(
