@@ -32,10 +32,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+# The dag-processor imports the Airflow modules a DAG file names once, in its own process, before
+# it forks a parser for the file ([dag_processor] parsing_pre_import_modules). Naming the Amazon
+# provider's base hook, which every hook of this package builds on, spares each parse importing
+# boto3 and botocore again: about 0.12 CPU-s a parse, every 30 s by default.
+import airflow.providers.amazon.aws.hooks.base_aws  # noqa: F401
+
 from cognito_backup.budget import DEFAULT_TPS
-from cognito_backup.compat import DAG, Param, TaskGroup
+from cognito_backup.compat import DAG, TaskGroup
 from cognito_backup.config import POOL_ID, REGION, TABLE, TOPIC
 from cognito_backup.docs import dag_doc, document_tasks
+from cognito_backup.params import param
 from cognito_backup.restore.csv_job import ImportCsvPartOperator
 from cognito_backup.restore.notifications import import_failure_notifier, import_success_notifier
 from cognito_backup.restore.live_pool import NEW_POOL, TARGET_MODES
@@ -69,78 +76,78 @@ ROLE_ARN = "{{ var.value.get('" + ROLE_VARIABLE + "', '') }}"
 REPORT_S3_URI = "{{ params.report_s3_uri or '' }}"
 
 PARAMS = {
-    "backup_table": Param(type="string", pattern=TABLE.pattern, description="The backup table (DynamoDB)."),
-    "table_region": Param(
+    "backup_table": param(type="string", pattern=TABLE.pattern, description="The backup table (DynamoDB)."),
+    "table_region": param(
         type="string", pattern=REGION.pattern,
         description="The table's Region: in a recovery, the backup Region's replica.",
     ),
-    "target_user_pool_id": Param(
+    "target_user_pool_id": param(
         None, type=["null", "string"], pattern=POOL_ID.pattern,
         description="The pool to restore into; required unless create_target_pool.",
     ),
-    "target_region": Param(
+    "target_region": param(
         None, type=["null", "string"], pattern=REGION.pattern,
         description="The target pool's Region (default: table_region).",
     ),
-    "strategy": Param(
+    "strategy": param(
         "csv_import", type="string", enum=["csv_import", "admin_create"],
         description="csv_import: Cognito import jobs, then AdminCreateUser for users a CSV cannot carry. "
         "admin_create: AdminCreateUser for every user.",
     ),
-    "cognito_tps": Param(
+    "cognito_tps": param(
         None, type=["null", "number"], minimum=1,
         description=f"Cognito calls per second for the whole run (empty: {DEFAULT_TPS:g}, unless cognito_quota_share "
         "is set; then empty means no cap on all calls together). Cognito's quotas are per account and Region, shared "
         "with the live pools of the target's Region: what the restore uses, they lack.",
     ),
-    "cognito_quota_share": Param(
+    "cognito_quota_share": param(
         None, type=["null", "number"], exclusiveMinimum=0, maximum=1,
         description="A budget per Cognito quota category instead of one for all calls: this share of each category's "
         "quota (1: all of it, for the fastest restore when nothing else runs in the Region; 0.5 leaves half to the "
         "live pools). Calls of different categories (users created, memberships added, listings) then run side by side.",
     ),
-    "cognito_quotas": Param(
+    "cognito_quotas": param(
         None, type=["null", "object"], propertyNames={"enum": list(CATEGORIES)},
         additionalProperties={"type": "number", "exclusiveMinimum": 0},
         description="With cognito_quota_share: the account's quotas where AWS raised them from its defaults, by "
         'category, e.g. {"UserCreation": 100}.',
     ),
-    "cognito_category_tps": Param(
+    "cognito_category_tps": param(
         None, type=["null", "object"], propertyNames={"enum": list(CATEGORIES)},
         additionalProperties={"type": "number", "exclusiveMinimum": 0},
         description='With cognito_quota_share: caps per category, in calls per second, e.g. {"UserResourceUpdate": 10}.',
     ),
-    "dry_run": Param(
+    "dry_run": param(
         False, type="boolean", description="Read and check everything, report what would be created; write nothing.",
     ),
-    "create_target_pool": Param(
+    "create_target_pool": param(
         False, type="boolean", description="Create a pool like the backed-up one (from the backup's snapshot).",
     ),
-    "legacy_sub_attribute": Param(
+    "legacy_sub_attribute": param(
         "custom:legacy_sub", type="string", pattern=r"^(custom:[\w.-]{1,20})?$",
         description="Custom attribute that keeps each user's old sub, when the target pool has it ('' for none).",
     ),
-    "report_s3_uri": Param(
+    "report_s3_uri": param(
         None, type=["null", "string"], pattern=S3_URI.pattern,
         description="s3://bucket/prefix for the report and the old-sub to new-sub map.",
     ),
-    "notification_topic_arn": Param(
+    "notification_topic_arn": param(
         None, type=["null", "string"], pattern=TOPIC.pattern, description="SNS topic for failures and completion.",
     ),
-    "target_mode": Param(
+    "target_mode": param(
         NEW_POOL, type="string", enum=list(TARGET_MODES),
         description="new_pool: the target is empty (or holds an earlier run of this import) and ends equal to the "
         "backup. missing_only: the target is a live pool; only the backed-up users whose sign-in name it lacks are "
         "created, with the groups and memberships it lacks; nothing it holds is changed, disabled or deleted "
         "(bring back users deleted by mistake).",
     ),
-    "restore_point": Param(
+    "restore_point": param(
         None, type=["null", "string"], format="date-time",
         description="Restore the backup as it was at this time, ISO-8601 UTC (e.g. 2026-11-30T14:00:00Z), through "
         "DynamoDB point-in-time recovery of the table in table_region: within its restorable window (35 days by "
         "default, up to about 5 minutes ago). Empty: the backup as it is now.",
     ),
-    "keep_restored_table": Param(
+    "keep_restored_table": param(
         False, type="boolean",
         description="With restore_point: keep the table restored for this run (named <backup_table>-pitr-<time>) "
         "instead of deleting it after a successful run.",

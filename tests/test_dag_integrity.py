@@ -54,6 +54,45 @@ def test_the_plugin_loader_leaves_the_package_to_the_dag_files():
     assert json.loads(run.stdout.strip().splitlines()[-1]) == []
 
 
+def test_a_dag_processor_parse_imports_no_aws_sdk(tmp_path):
+    # The dag-processor imports the Airflow modules a DAG file names before it forks a parser for
+    # the file; what the parse itself imports, it imports again at every parse of the file.
+    config = write_backups_config(tmp_path / "backups.yaml", ENTRY)
+    script = (
+        "import importlib, json, sys\n"
+        "from airflow.utils.file import iter_airflow_imports\n"
+        "from airflow_runs import dag_bag\n"
+        "path = sys.argv[1]\n"
+        "for module in iter_airflow_imports(path):\n"
+        "    importlib.import_module(module)\n"
+        "before = set(sys.modules)\n"
+        "bag = dag_bag(path)\n"
+        "assert bag.dags and not bag.import_errors, bag.import_errors\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
+    )
+    env = {**os.environ, "COGNITO_BACKUP_CONFIG": str(config),
+           "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tests")])}
+    for path in sorted((ROOT / "dags").glob("*.py")):
+        run = subprocess.run([sys.executable, "-c", script, str(path)], env=env, capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0, run.stderr[-3000:]
+        imported = json.loads(run.stdout.strip().splitlines()[-1])
+        assert "cognito_backup.config" in imported  # the parse did import the package
+        sdk = {"boto3", "boto3.session", "botocore", "botocore.session", "botocore.client", "urllib3", "requests"}
+        assert not sdk & set(imported), (path.name, sorted(sdk & set(imported)))
+
+
+def test_every_param_schema_is_draft_7(tmp_path):
+    from jsonschema import Draft7Validator
+
+    write_backups_config(tmp_path / "backups.yaml", ENTRY)
+    bag = parse()
+    for dag in bag.dags.values():
+        for name, param in dag.params.items():
+            assert param.schema.get("$schema") == Draft7Validator.META_SCHEMA["$schema"], (dag.dag_id, name)
+            Draft7Validator.check_schema(param.schema)
+
+
 def test_every_task_retries_with_backoff_and_has_a_timeout(tmp_path):
     write_backups_config(tmp_path / "backups.yaml", ENTRY)
     bag = parse()
