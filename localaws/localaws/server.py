@@ -1,5 +1,6 @@
 """Building and running the emulator: moto's patched models behind our WSGI app, on
-werkzeug's threaded server (one thread per connection)."""
+werkzeug's threaded server (one thread per connection), with connections kept alive as AWS's
+endpoints keep them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import socket
 import struct
 import sys
+import traceback
 from typing import Any
 
 import moto.backends
@@ -64,7 +66,10 @@ class _StampedReads(socket.SocketIO):
 
 class _QuietHandler(MotoRequestHandler):
     """moto's request handler without a stderr line per request (it would slow every call),
-    which tells the app when each request reached this host (`localaws.arrived`)."""
+    which tells the app when each request reached this host (`localaws.arrived`), and keeps
+    the connection open for the client's next request."""
+
+    protocol_version = "HTTP/1.1"
 
     # A request's arrival is the kernel's receive time of its first bytes, not when its thread
     # first runs: on a host short of CPU, the emulator may wait 100 ms or more to run, and the
@@ -76,6 +81,7 @@ class _QuietHandler(MotoRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as AWS's endpoints answer
         if self.stamped:
             self.rfile.close()
             self.rfile = io.BufferedReader(_StampedReads(self.connection, "rb"), io.DEFAULT_BUFFER_SIZE)
@@ -92,6 +98,55 @@ class _QuietHandler(MotoRequestHandler):
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         pass
+
+    def run_wsgi(self) -> None:
+        """One request, its connection kept open after it (unless the request was chunked or the
+        app failed): werkzeug's own closes every connection, so SDK clients, which pool and
+        reuse them against AWS, would connect again for every call here, at a cost of CPU on
+        both sides that AWS never puts on them. The body is read whole before the app runs and
+        the reply written whole, so the next request starts where this one ends."""
+        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.environ = environ = self.make_environ()
+        if environ.get("CONTENT_LENGTH"):
+            environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(environ["CONTENT_LENGTH"])))
+        elif environ.get("wsgi.input_terminated"):  # chunked: its end is the app's to find
+            self.close_connection = True
+        reply: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            reply["status"], reply["headers"] = status, headers
+            return lambda data: None
+
+        try:
+            chunks = self.server.app(environ, start_response)
+            try:
+                body = b"".join(chunks)
+            finally:
+                getattr(chunks, "close", lambda: None)()
+        except (ConnectionError, socket.timeout):
+            self.close_connection = True  # a fault rule dropped it, or the client went away
+            return
+        except Exception:
+            self.server.log("error", f"Error on request:\n{traceback.format_exc()}")
+            self.close_connection = True
+            reply = {"status": "500 Internal Server Error", "headers": [("Content-Type", "text/plain")]}
+            body = b"Internal Server Error"
+        code, _, message = reply["status"].partition(" ")
+        self.send_response(int(code), message)
+        headers = [(k, v) for k, v in reply["headers"] if k.lower() != "connection"]
+        for name, value in headers:
+            self.send_header(name, value)
+        if not any(k.lower() == "content-length" for k, _ in headers):
+            self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        # Head and body in one write: as two, the body would wait for the client's delayed ACK
+        # of the head (Nagle's algorithm), 40 ms on Linux, on a connection kept open.
+        self._headers_buffer.append(b"\r\n")
+        if self.command != "HEAD":
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
 
 def _stamp_arrivals(listener: socket.socket) -> bool:

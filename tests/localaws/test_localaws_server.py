@@ -194,3 +194,39 @@ def test_calls_are_logged_when_they_reach_the_host_even_while_the_emulator_canno
     for at, record in zip(sent, records):
         assert at <= record["time"] < at + 0.05, (sent, records)
         assert record["queued"] > 0.25, records
+
+
+def test_connections_stay_open_between_calls_as_aws_keeps_them(aws: Emulator) -> None:
+    """An SDK client reuses one connection for call after call; a connection the emulator closed
+    after each reply would cost a connect per call that AWS never asks for."""
+    import socket
+
+    connects = []
+    original = socket.socket.connect
+
+    def counting(sock: socket.socket, address: object) -> None:
+        connects.append(address)
+        original(sock, address)
+
+    client = aws.client("dynamodb", REGION)
+    client.list_tables()  # the client's first connection
+    socket.socket.connect = counting  # type: ignore[method-assign]
+    try:
+        started = time.monotonic()
+        for _ in range(20):
+            client.list_tables()
+        seconds = time.monotonic() - started
+    finally:
+        socket.socket.connect = original  # type: ignore[method-assign]
+    assert connects == []
+    # Each reply goes out in one piece: a body sent after its head waits for the client's
+    # delayed ACK (40 ms on Linux) on a connection kept open.
+    assert seconds < 20 * 0.04
+
+
+def test_a_dropped_connection_is_not_reused(aws: Emulator) -> None:
+    client = aws.client("dynamodb", REGION)
+    client.list_tables()
+    aws.set_faults([{"operation": "ListTables", "kind": "drop", "count": 1}])
+    assert "TableNames" in client.list_tables()  # retried by the SDK on a new connection
+    assert aws.faults()[0]["injected"] == 1
