@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -196,11 +197,11 @@ def test_calls_are_logged_when_they_reach_the_host_even_while_the_emulator_canno
         assert record["queued"] > 0.25, records
 
 
-def test_connections_stay_open_between_calls_as_aws_keeps_them(aws: Emulator) -> None:
+def test_connections_stay_open_between_calls_as_aws_keeps_them(aws: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     """An SDK client reuses one connection for call after call; a connection the emulator closed
     after each reply would cost a connect per call that AWS never asks for."""
-    import socket
-
+    client = aws.client("dynamodb", REGION)
+    client.list_tables()  # the client's first connection
     connects = []
     original = socket.socket.connect
 
@@ -208,16 +209,11 @@ def test_connections_stay_open_between_calls_as_aws_keeps_them(aws: Emulator) ->
         connects.append(address)
         original(sock, address)
 
-    client = aws.client("dynamodb", REGION)
-    client.list_tables()  # the client's first connection
-    socket.socket.connect = counting  # type: ignore[method-assign]
-    try:
-        started = time.monotonic()
-        for _ in range(20):
-            client.list_tables()
-        seconds = time.monotonic() - started
-    finally:
-        socket.socket.connect = original  # type: ignore[method-assign]
+    monkeypatch.setattr(socket.socket, "connect", counting)
+    started = time.monotonic()
+    for _ in range(20):
+        client.list_tables()
+    seconds = time.monotonic() - started
     assert connects == []
     # Each reply goes out in one piece: a body sent after its head waits for the client's
     # delayed ACK (40 ms on Linux) on a connection kept open.
