@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -9,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cognito_backup import items
-from cognito_backup.export.reconcile import reconciling
+from cognito_backup.export.reconcile import Reconciler, reconciling
 from cognito_backup.hooks.backup_table import BackupTableHook
 from cognito_backup.hooks.cognito import CognitoHook
 from localaws.testing import Emulator
@@ -37,8 +38,10 @@ def members(pool: str, group: str) -> list[items.Membership]:
     return found
 
 
-@pytest.mark.parametrize("ahead", [3, 8])
-def test_a_listing_starts_while_its_stored_digests_are_read(aws: Emulator, table: BackupTableHook, ahead: int) -> None:
+@pytest.mark.parametrize(("ahead", "shared_reader"), [(3, False), (8, False), (8, True)])
+def test_a_listing_starts_while_its_stored_digests_are_read(
+    aws: Emulator, table: BackupTableHook, ahead: int, shared_reader: bool
+) -> None:
     pool = aws.seed(REGION, users=700, groups=2, one_group_each=True, seed=5)
     group = boto3.client("cognito-idp", region_name=REGION).list_groups(UserPoolId=pool)["Groups"][0]["GroupName"]
     listed = members(pool, group)
@@ -56,8 +59,10 @@ def test_a_listing_starts_while_its_stored_digests_are_read(aws: Emulator, table
     _ = cognito.conn, table.plain_client  # clients made beforehand: the listing's calls are all it does in the delay
     aws.set_faults([{"operation": "Query", "kind": "delay", "seconds": QUERY_DELAY, "fraction": 1.0}])
     mark = aws.mark()
-    rec, pages = reconciling(lambda: table.stored_membership_digests(group),
-                             cognito.list_users_in_group(pool, group), ahead=ahead)
+    with ThreadPoolExecutor(max_workers=1) as reader:  # a task's reader, shared by its listings
+        rec, pages = reconciling(lambda: table.stored_membership_digests(group),
+                                 cognito.list_users_in_group(pool, group), ahead=ahead,
+                                 reader=reader if shared_reader else None)
     calls = aws.requests(since=mark)
     (query,) = [r for r in calls if r["operation"] == "Query"]
     early = [r for r in calls if r["operation"] == "ListUsersInGroup"]
@@ -82,3 +87,14 @@ def test_a_failed_table_read_fails_the_listing(aws: Emulator, table: BackupTable
     boto3.client("dynamodb", region_name=REGION).delete_table(TableName=table.table_name)
     with pytest.raises(ClientError, match="ResourceNotFoundException"):
         reconciling(lambda: table.stored_membership_digests("any"), CognitoHook(region_name=REGION).list_users(pool))
+
+
+def test_a_key_listed_twice_is_written_once_and_stays_backed_up() -> None:
+    rec = Reconciler([("changed", "old"), ("same", "d"), ("gone", "d")])
+    assert rec.needs_write("changed", "new")
+    assert not rec.needs_write("changed", "new")  # listed again (a listing paged while the pool changed)
+    assert not rec.needs_write("same", "d")
+    assert rec.needs_write("new", "d")
+    assert not rec.needs_write("new", "d")
+    assert rec.gone() == ["gone"]
+    assert (rec.counts.listed, rec.counts.written, rec.counts.unchanged, rec.counts.stored, rec.counts.gone) == (3, 2, 1, 3, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -227,9 +227,15 @@ class _ListingOperator(CognitoBackupBaseOperator):
         return max(1, min(self.concurrency, len(scopes)))
 
     def run_parallel(self, fn, scopes: Sequence[Any]) -> list[Any]:
-        """`fn` over `scopes` on a thread pool; the first failure fails the task."""
-        with short_collections(), ThreadPoolExecutor(max_workers=self.threads(scopes)) as executor:
-            return list(executor.map(fn, scopes))
+        """`fn(scope, reader)` over `scopes` on a thread pool; the first failure fails the task.
+
+        `reader` is an executor for the listings' digest reads (`reconciling`), a thread for each
+        listing thread: made once, not once a scope.
+        """
+        threads = self.threads(scopes)
+        with short_collections(), ThreadPoolExecutor(max_workers=threads) as reader, \
+                ThreadPoolExecutor(max_workers=threads) as executor:
+            return list(executor.map(lambda scope: fn(scope, reader), scopes))
 
 
 class ExportUserShardOperator(_ListingOperator):
@@ -265,12 +271,13 @@ class ExportUserShardOperator(_ListingOperator):
         # The task's digest reads at once: each listing's share of them.
         readers = max(1, DIGEST_READERS // self.threads(parts))
 
-        def export_prefix(prefix: str) -> tuple[Reconciler, list[str]]:
+        def export_prefix(prefix: str, reader: Executor) -> tuple[Reconciler, list[str]]:
             rec, pages = reconciling(
                 lambda: table.stored_user_digests(prefix, readers),
                 cognito.list_users(self.user_pool_id, f'sub ^= "{prefix}"' if prefix else None), self.refresh,
+                reader=reader,
             )
-            with table.writer() as batch:
+            with table.writer(unique_keys=True) as batch:
                 for page in pages:
                     for raw in page:
                         if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
@@ -319,11 +326,12 @@ class _MembershipsOperator(_ListingOperator):
         confirmed_at = run_started_ms(context)
         progress = Progress(self.log, f"groups' members ({scope})", len(groups))
 
-        def export_group(name: str) -> tuple[str, Reconciler | None]:
+        def export_group(name: str, reader: Executor) -> tuple[str, Reconciler | None]:
             try:
                 rec, pages = reconciling(lambda: table.stored_membership_digests(name),
-                                         cognito.list_users_in_group(self.user_pool_id, name), self.refresh)
-                with table.writer() as batch:
+                                         cognito.list_users_in_group(self.user_pool_id, name), self.refresh,
+                                         reader=reader)
+                with table.writer(unique_keys=True) as batch:
                     for page in pages:
                         for raw in page:
                             if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
@@ -377,7 +385,7 @@ class ExportGroupsOperator(_MembershipsOperator):
         listed: list[str] = []
         try:
             rec, pages = reconciling(table.stored_group_digests, cognito.list_groups(self.user_pool_id), self.refresh)
-            with table.writer() as batch:
+            with table.writer(unique_keys=True) as batch:
                 for page in pages:
                     for raw in page:
                         group = items.Group.from_cognito(raw)

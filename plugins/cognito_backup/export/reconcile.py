@@ -10,7 +10,8 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from typing import TypeVar
 
@@ -21,6 +22,8 @@ Page = TypeVar("Page")
 # after 6 s in a 100,000-user export at 30 calls a second, 64 listings at once), few enough
 # that a task holds at most 7,680 listed users meanwhile (8 listings of 16 pages of 60).
 LIST_AHEAD = 16
+# In `Reconciler.stored`, in place of a digest: the key was listed in this run.
+_LISTED = object()
 
 
 @dataclass
@@ -41,10 +44,14 @@ class Counts:
 
 
 class Reconciler:
-    """One scope (a shard, the groups, a group's members): stored digests in, changes out."""
+    """One scope (a shard, the groups, a group's members): stored digests in, changes out.
+
+    A key listed twice in one scope (a listing that pages while the pool changes) is written
+    once: its writer need not look for the same key within a batch (`BackupTableHook.writer`).
+    """
 
     def __init__(self, stored: Iterable[tuple[str, str]], full_refresh: bool = False) -> None:
-        self.stored = dict(stored)
+        self.stored: dict[str, object] = dict(stored)
         self.full_refresh = full_refresh
         self.counts = Counts(stored=len(self.stored))
         self._lock = threading.Lock()
@@ -52,7 +59,10 @@ class Reconciler:
     def needs_write(self, key: str, digest: str) -> bool:
         """Note `key` as present; True when its item must be (re)written."""
         with self._lock:
-            old = self.stored.pop(key, None)
+            old = self.stored.get(key)
+            if old is _LISTED:
+                return False
+            self.stored[key] = _LISTED
             self.counts.listed += 1
             changed = self.full_refresh or old != digest
             if changed:
@@ -68,23 +78,27 @@ class Reconciler:
 
     def gone(self) -> list[str]:
         """Keys stored but not listed. Call only after the scope's listing completed."""
-        self.counts.gone = len(self.stored)
-        return list(self.stored)
+        found = [key for key, digest in self.stored.items() if digest is not _LISTED]
+        self.counts.gone = len(found)
+        return found
 
 
 def reconciling(
     stored: Callable[[], Iterable[tuple[str, str]]], pages: Iterable[Page], full_refresh: bool = False,
-    ahead: int = LIST_AHEAD,
+    ahead: int = LIST_AHEAD, reader: Executor | None = None,
 ) -> tuple[Reconciler, Iterator[Page]]:
     """A scope's `Reconciler` and its listed `pages`, with the stored digests read in a thread
     while the listing starts: the budget is spent from the first second, not after the reads.
 
     Returns once the digests are in, with up to `ahead` pages already listed.
+
+    :param reader: where the digests are read: a task's executor shared by its listings (a
+        membership task reconciles hundreds of groups), or, when None, a thread of its own.
     """
     pages = iter(pages)
     early: list[Page] = []
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        reconciler = reader.submit(lambda: Reconciler(stored(), full_refresh))
+    with nullcontext(reader) if reader else ThreadPoolExecutor(max_workers=1) as reads:
+        reconciler = reads.submit(lambda: Reconciler(stored(), full_refresh))
         while not reconciler.done() and len(early) < ahead:
             page = next(pages, None)
             if page is None:

@@ -267,12 +267,17 @@ class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
     # Writing
 
     @contextmanager
-    def writer(self) -> Iterator[Batch]:
+    def writer(self, unique_keys: bool = False) -> Iterator[Batch]:
         """boto3's ``BatchWriter``: puts and deletes in 25-item batches, unprocessed items retried.
 
         On the plain client: the codec's items go as DynamoDB JSON (`items.to_dynamodb`).
+
+        :param unique_keys: the caller writes each key once (a listing's `Reconciler` sees to it),
+            so the writer need not compare each item's key with those of its batch (DynamoDB
+            refuses a batch that names a key twice): 5 of the 18 microseconds an item costs.
         """
-        with BatchWriter(self.table_name, self.plain_client, overwrite_by_pkeys=self.table_keys) as batch:
+        dedupe = None if unique_keys else self.table_keys
+        with BatchWriter(self.table_name, self.plain_client, overwrite_by_pkeys=dedupe) as batch:
             yield Batch(batch)
 
     def get(self, item_id: str, item_type: str) -> dict[str, Any] | None:
