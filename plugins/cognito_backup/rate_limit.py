@@ -318,14 +318,19 @@ class RateLimiter:
 
     def _claim_count(self, alone: bool) -> int:
         """Claim what this process is about to use: the callers waiting, or its use of the last
-        second scaled to a block, whichever is more (at most a block). Slots nobody here would
-        use stay in the shared schedule for other tasks."""
+        second, whichever is more (at most a block). Slots nobody here would use stay in the
+        shared schedule for other tasks.
+
+        A claim is a write to the table, as costly to the task as a Cognito call. Claimed a
+        quarter of a second of its use at a time, four tasks sharing a budget of 30 made a claim
+        every 4.3 calls. When the run is bound by its budget, the schedule runs about a second
+        ahead (each caller holds a slot), so callers come back from their calls before a block's
+        slots are due; when it is not, a slot left unused was not needed."""
         if alone:
             return 1
         while self._granted and self._granted[0] < time.time() - 1.0:
             self._granted.popleft()
-        recent = math.ceil(len(self._granted) * BLOCK_SECONDS)
-        return max(1, min(max(self._waiting, recent), self.block))
+        return max(1, min(max(self._waiting, len(self._granted)), self.block))
 
     def _grant(self, slot: float, yielding: bool, movable: bool = False) -> float:
         self.calls += 1
