@@ -5,16 +5,16 @@ application, so a run must never exceed its budget in any one-second window, how
 many tasks happen to run at once, and should use nearly all of it. A run has one budget for
 all its calls, or one per quota category (see `budget`): each is one schedule.
 
-The budget is a schedule of call slots, `1/rate` seconds apart (GCRA: a "theoretical
-arrival time" that each claim pushes forward). A process claims a short block of
-consecutive slots from the shared schedule, as many as it has callers waiting, and hands
+The budget is a schedule of call slots, `1/rate` seconds apart (GCRA: a "theoretical arrival
+time" that each claim pushes forward). A process claims a short block of consecutive slots from
+the shared schedule, as many as it has callers waiting or used in the last second, and hands
 them to its threads; a call starts only early in its slot, and a slot not used in time is
-dropped, never saved up, so no window can hold more than `rate` calls plus one. The schedule lives in one item of
-the backup table, updated with conditional writes, so tasks on different workers (Celery on
-MWAA, LocalExecutor processes) share it. Every HTTP attempt is paced, retries included,
-because the limiter hooks botocore's `before-send` event; the slot is checked again as the
-request's first byte goes to the socket (`pace`), and a request that still went out late gives
-up a later slot (`RateLimiter.forfeit`).
+dropped, never saved up, so no window can hold more than `rate` calls plus one. The schedule
+lives in one item of the backup table, updated with conditional writes, so tasks on different
+workers (Celery on MWAA, LocalExecutor processes) share it. Every HTTP attempt is paced,
+retries included, because the limiter hooks botocore's `before-send` event; the slot is checked
+again as the request's first byte goes to the socket (`pace`), and a request that still went
+out late gives up a later slot (`RateLimiter.forfeit`).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ def reconciling(
     """
     pages = iter(pages)
     early: list[Page] = []
-    with nullcontext(reader) if reader else ThreadPoolExecutor(max_workers=1) as reads:
+    with nullcontext(reader) if reader is not None else ThreadPoolExecutor(max_workers=1) as reads:
         reconciler = reads.submit(lambda: Reconciler(stored(), full_refresh))
         while not reconciler.done() and len(early) < ahead:
             page = next(pages, None)
