@@ -30,6 +30,7 @@ MANIFEST = "SYNC_TIMESTAMP"
 SNAPSHOT = "POOL_SNAPSHOT"
 RATE_LIMIT = "RATE_LIMIT"
 STAGED_DELETIONS = "STAGED_DELETIONS"
+MEMBER_SET = "MEMBER_SET"
 
 MANIFEST_ID = "latest-export-timestamp"
 SNAPSHOT_ID = "pool-snapshot"
@@ -251,6 +252,20 @@ class Membership:
             username=item["groupUser"],
             pseudo_username=item.get("groupPseudoUsername") or item["groupUser"],
         )
+
+
+def member_set_item(group: str, members_digest: str) -> dict[str, Any]:
+    """The `MEMBER_SET` item of a group's membership partition: its members in one digest
+    (`member_set_digest`), so that an export can tell an unchanged group without reading its
+    items (`export/member_sets.py`). No reader of memberships sees it: their `type` begins
+    with `GROUP_MEMBER-`, and `kind_of` gives it a kind of its own."""
+    return {"id": Membership.partition(group), "type": MEMBER_SET, "digest": members_digest}
+
+
+def member_set_digest(members: list[tuple[str, str]]) -> str:
+    """One digest of (sub, membership digest) pairs, whatever their order: their count and a
+    digest of them sorted."""
+    return f"{len(members)}:{fields_digest(sorted(members))}"
 
 
 @dataclass

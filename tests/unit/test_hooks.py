@@ -430,6 +430,30 @@ def test_delete_partition_deletes_one_groups_memberships(
     assert table.delete_partition(partition) == 0
 
 
+def test_member_sets_are_read_in_batches_and_stay_apart_from_the_memberships(
+    aws: Emulator, table: BackupTableHook, memberships: list[items.Membership]
+) -> None:
+    write(table, [m.to_item(CONFIRMED_AT, REGION) for m in memberships])
+    group = memberships[0].group
+    members = [m for m in memberships if m.group == group]
+    sets = {f"group-{i:03d}": f"{i}:digest" for i in range(230)}  # three BatchGetItem calls' worth
+    sets[group] = items.member_set_digest([(m.sub, m.digest) for m in members])
+    table.put_member_sets(sets.items())
+    asked = [*sets, *(f"no-set-{i}" for i in range(20))]
+    mark = aws.mark()
+    assert table.stored_member_sets(asked) == sets
+    assert [r["operation"] for r in aws.requests(since=mark)] == ["BatchGetItem"] * 3
+    # Readers of a group's memberships never see its set.
+    assert sorted(sub for sub, _ in table.stored_membership_digests(group)) == sorted(m.sub for m in members)
+    assert len(list(table.members(group))) == table.count_partition(items.Membership.partition(group), "GROUP_MEMBER-") == len(members)
+
+    table.forget_member_sets([group, "group-000", "no-set-0"])
+    table.forget_member_set("group-001")
+    assert table.stored_member_sets(asked) == {g: d for g, d in sets.items() if g not in (group, "group-000", "group-001")}
+    assert table.delete_partition(items.Membership.partition("group-002"), "GROUP_MEMBER-") == 0
+    assert "group-002" in table.stored_member_sets(["group-002"])
+
+
 def test_staged_deletions_round_trip_in_chunks_and_a_retry_replaces_them(
     aws: Emulator, table: BackupTableHook
 ) -> None:

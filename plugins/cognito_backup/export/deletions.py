@@ -73,9 +73,15 @@ def apply(table: BackupTableHook, staged: Iterable[dict[str, Any]]) -> dict[str,
     """Delete staged partitions (a removed group's memberships) and items; counts by kind."""
     deleted = {kind: 0 for kind in guard.KINDS}
     kinds = {items.USER: "users", items.GROUP: "groups", items.MEMBERSHIP: "memberships"}
+    members = items.MEMBERSHIP + "-"
     for chunk in staged:
+        # A group's member set goes first: it never describes membership items that are gone.
+        groups = [p.removeprefix(members) for p in chunk["partitions"]]
+        groups += [i.removeprefix(members) for i, t in chunk["keys"] if items.kind_of({"type": t}) == items.MEMBERSHIP]
+        if groups:
+            table.forget_member_sets(groups)
         for partition in chunk["partitions"]:
-            deleted["memberships"] += table.delete_partition(partition)
+            deleted["memberships"] += table.delete_partition(partition, members)
         with table.writer() as batch:
             for item_id, item_type in chunk["keys"]:
                 batch.delete_item(Key={"id": item_id, "type": item_type})

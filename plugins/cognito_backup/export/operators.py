@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import zlib
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from cognito_backup import items, metrics, pool
 from cognito_backup.base import CognitoBackupBaseOperator, run_key, run_started_ms, truthy
 from cognito_backup.compat import AirflowFailException
 from cognito_backup.config import backup_name
-from cognito_backup.export import guard, plan
+from cognito_backup.export import guard, member_sets, plan
 from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed, sweep
 from cognito_backup.export.reconcile import Counts, Reconciler, reconciling
 from cognito_backup.hooks.backup_table import DIGEST_READERS, BackupTableHook, TableMissingError
@@ -321,44 +322,67 @@ class _MembershipsOperator(_ListingOperator):
     """Lists groups' members and reconciles their membership items."""
 
     def export_memberships(self, context: Context, cognito: Any, groups: list[str], scope: str) -> dict[str, int]:
-        """Back up the memberships of `groups`; stage those gone for the deletion guard."""
+        """Back up the memberships of `groups`; stage those gone for the deletion guard.
+
+        A group whose listing matches its stored member set is unchanged without a table read
+        (`export/member_sets.py`); the others are reconciled item by item.
+        """
         table = self.table_hook
         confirmed_at = run_started_ms(context)
         progress = Progress(self.log, f"groups' members ({scope})", len(groups))
+        stored_sets = table.stored_member_sets(groups)
+        new_sets: list[tuple[str, str]] = []
+        matched: list[str] = []
 
-        def export_group(name: str, reader: Executor) -> tuple[str, Reconciler | None]:
+        def parsed(page: list[dict[str, Any]], name: str) -> list[items.Membership | None]:
+            return [None if raw.get("UserStatus") == "EXTERNAL_PROVIDER"
+                    else items.Membership.from_cognito(name, raw, self.username_attributes) for raw in page]
+
+        def export_group(name: str, reader: Executor) -> tuple[Counts, list[str]] | None:
             try:
+                pages = (parsed(page, name) for page in cognito.list_users_in_group(self.user_pool_id, name))
+                first = list(itertools.islice(pages, member_sets.MAX_PAGES + 1))
+                listed = member_sets.listed_digest(first)
+                if name in stored_sets:
+                    if (listed == stored_sets[name] and not self.refresh
+                            and not member_sets.full_check_due(name, confirmed_at)):
+                        matched.append(name)
+                        return member_sets.unchanged(first), []
+                    table.forget_member_set(name)  # before any of its items changes
                 rec, pages = reconciling(lambda: table.stored_membership_digests(name),
-                                         cognito.list_users_in_group(self.user_pool_id, name), self.refresh,
-                                         reader=reader)
+                                         itertools.chain(first, pages), self.refresh, reader=reader)
                 with table.writer(unique_keys=True) as batch:
                     for page in pages:
-                        for raw in page:
-                            if raw.get("UserStatus") == "EXTERNAL_PROVIDER":
+                        for member in page:
+                            if member is None:
                                 rec.skip()
-                                continue
-                            member = items.Membership.from_cognito(name, raw, self.username_attributes)
-                            if rec.needs_write(member.sub, member.digest):
+                            elif rec.needs_write(member.sub, member.digest):
                                 batch.put_item(Item=member.to_item(confirmed_at, table.region_name))
+                gone = rec.gone()
+                if listed is not None and not gone:  # the table now holds exactly the listing
+                    new_sets.append((name, listed))
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ResourceNotFoundException":
                     raise
                 # Removed since the groups were listed: the next run removes it and its members.
-                return name, None
+                return None
             finally:
                 progress.add()
-            return name, rec
+            return rec.counts, gone
 
-        results = self.run_parallel(export_group, groups) if groups else []
+        results = dict(zip(groups, self.run_parallel(export_group, groups))) if groups else {}
+        table.put_member_sets(new_sets)
         total = Counts()
-        gone = []
-        for name, rec in results:
-            if rec is None:
+        gone_keys = []
+        for name, result in results.items():
+            if result is None:
                 continue
-            gone += [(items.Membership.partition(name), f"{items.MEMBERSHIP}-{sub}") for sub in rec.gone()]
-            total.add(rec.counts)
-        self.stage(context, f"memberships/{scope}", gone)
-        self.log.info("Memberships of %d groups: %s", len(groups), total)
+            counts, gone = result
+            gone_keys += [(items.Membership.partition(name), f"{items.MEMBERSHIP}-{sub}") for sub in gone]
+            total.add(counts)
+        self.stage(context, f"memberships/{scope}", gone_keys)
+        self.log.info("Memberships of %d groups, %d of them unchanged by their member sets: %s",
+                      len(groups), len(matched), total)
         return total.as_dict("memberships")
 
 
@@ -395,7 +419,7 @@ class ExportGroupsOperator(_MembershipsOperator):
             # A group gone from the pool takes its membership items with it (counted for the guard).
             gone = rec.gone()
             partitions = [items.Membership.partition(name) for name in gone]
-            members = sum(table.count_partition(p) for p in partitions)
+            members = sum(table.count_partition(p, items.MEMBERSHIP + "-") for p in partitions)
             self.stage(context, "groups", [(f"GROUP-{name}", items.GROUP) for name in gone], partitions)
             self.log.info("Groups: %s; %d memberships of removed groups", rec.counts, members)
             counts = {**rec.counts.as_dict("groups"), "memberships_gone": members, "memberships_stored": members}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -33,6 +34,8 @@ SHARD_INDEX_SPEC = {
 # Staged deletions: at most about this much of a 400 KB DynamoDB item, kept a week at most.
 STAGED_CHUNK_BYTES = 100_000
 STAGED_TTL_SECONDS = 7 * 86_400
+MEMBER_TYPE_PREFIX = items.MEMBERSHIP + "-"
+BATCH_GET_KEYS = 100  # DynamoDB's limit for one BatchGetItem
 # Index partitions a task reads at once for its listings' stored digests: within the client's
 # connection pool (max_pool_connections), whether one listing reads them or eight share them.
 DIGEST_READERS = 8
@@ -247,14 +250,40 @@ class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
             yield group_id.removeprefix("GROUP-"), digest
 
     def stored_membership_digests(self, group: str) -> Iterator[tuple[str, str]]:
-        found = self._digests("type", "id = :group", {":group": items.Membership.partition(group)},
-                              ProjectionExpression="#t, digest", ExpressionAttributeNames={"#t": "type"})
+        """(sub, digest) of a group's membership items, read consistently: the group's member set
+        (`put_member_sets`) is written from them, and then trusted instead of them."""
+        found = self._digests("type", "id = :group AND begins_with(#t, :member)",
+                              {":group": items.Membership.partition(group), ":member": MEMBER_TYPE_PREFIX},
+                              ProjectionExpression="#t, digest", ExpressionAttributeNames={"#t": "type"},
+                              ConsistentRead=True)
         for member_type, digest in found:
-            yield member_type.removeprefix(items.MEMBERSHIP + "-"), digest
+            yield member_type.removeprefix(MEMBER_TYPE_PREFIX), digest
 
     def members(self, group: str) -> Iterator[items.Membership]:
-        for item in self._query(KeyConditionExpression=Key("id").eq(items.Membership.partition(group))):
+        condition = Key("id").eq(items.Membership.partition(group)) & Key("type").begins_with(MEMBER_TYPE_PREFIX)
+        for item in self._query(KeyConditionExpression=condition):
             yield items.Membership.from_item(item)
+
+    def stored_member_sets(self, groups: Sequence[str]) -> dict[str, str]:
+        """Each group's member set digest (`items.member_set_item`), for the groups that have one.
+
+        Read consistently, 100 groups a call: a set forgotten before its group's items changed
+        (`forget_member_set`) is never seen again.
+        """
+        found: dict[str, str] = {}
+        for start in range(0, len(groups), BATCH_GET_KEYS):
+            keys = [{"id": {"S": items.Membership.partition(g)}, "type": {"S": items.MEMBER_SET}}
+                    for g in groups[start:start + BATCH_GET_KEYS]]
+            request = {self.table_name: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "id, digest"}}
+            for attempt in itertools.count():
+                answer = self.plain_client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.table_name, []):
+                    found[item["id"]["S"].removeprefix(MEMBER_TYPE_PREFIX)] = item.get("digest", {}).get("S", "")
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.05 * 2 ** attempt))  # unprocessed keys: the table is busy
+        return found
 
     def scan(self, segment: int = 0, total_segments: int = 1, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every item of one scan segment (the import reads the whole table this way)."""
@@ -289,9 +318,29 @@ class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
     def delete(self, item_id: str, item_type: str) -> None:
         self.table.delete_item(Key={"id": item_id, "type": item_type})
 
-    def count_partition(self, partition: str) -> int:
-        """How many items one partition holds (a group's memberships), keys read only."""
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("id").eq(partition), "Select": "COUNT"}
+    def put_member_sets(self, sets: Iterable[tuple[str, str]]) -> None:
+        """Store (group, member set digest) pairs: only once the group's items are all written."""
+        with self.writer(unique_keys=True) as batch:
+            for group, members_digest in sets:
+                batch.put_item(Item=items.member_set_item(group, members_digest))
+
+    def forget_member_set(self, group: str) -> None:
+        """Delete a group's member set: before any of its membership items is written or deleted."""
+        self.plain_client.delete_item(TableName=self.table_name, Key={
+            "id": {"S": items.Membership.partition(group)}, "type": {"S": items.MEMBER_SET}})
+
+    def forget_member_sets(self, groups: Iterable[str]) -> None:
+        """`forget_member_set` of several groups, in batches; all deleted when it returns."""
+        with self.writer(unique_keys=True) as batch:
+            for group in sorted(set(groups)):
+                batch.delete_item(Key={"id": items.Membership.partition(group), "type": items.MEMBER_SET})
+
+    def count_partition(self, partition: str, type_prefix: str = "") -> int:
+        """How many items one partition holds (a group's memberships: `type_prefix`), keys read only."""
+        condition = Key("id").eq(partition)
+        if type_prefix:
+            condition &= Key("type").begins_with(type_prefix)
+        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "Select": "COUNT"}
         count = 0
         while True:
             page = self.table.query(**kwargs)
@@ -300,11 +349,14 @@ class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
                 return count
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def delete_partition(self, partition: str) -> int:
-        """Delete every item of one partition (a removed group's memberships)."""
+    def delete_partition(self, partition: str, type_prefix: str = "") -> int:
+        """Delete every item of one partition (a removed group's memberships: `type_prefix`)."""
+        condition = Key("id").eq(partition)
+        if type_prefix:
+            condition &= Key("type").begins_with(type_prefix)
         deleted = 0
         with self.writer() as batch:
-            for item in self._query(KeyConditionExpression=Key("id").eq(partition),
+            for item in self._query(KeyConditionExpression=condition,
                                     ProjectionExpression="id, #t", ExpressionAttributeNames={"#t": "type"}):
                 batch.delete_item(Key={"id": item["id"], "type": item["type"]})
                 deleted += 1
