@@ -65,8 +65,8 @@ def test_unchanged_groups_are_not_read_and_changed_ones_are_compared_item_by_ite
     assert group_reads(aws, mark) == 1 + len(due(state["groups"]) | {left_group, joined_group})
     assert_exact(pool)
     after = stored_sets()
-    # The joined group's set describes its new members; the left group's is gone until a run
-    # finds nothing of it gone (its member waited for the deletion guard).
+    # The joined group's set describes its new members. The left group's went when the deletion
+    # guard's sweep removed the member's item, and comes back with a run that finds nothing gone.
     assert int(after[joined_group].split(":")[0]) == sizes[joined_group] + 1
     assert left_group not in after
     assert {g: d for g, d in after.items() if g != joined_group} == {g: d for g, d in before.items()

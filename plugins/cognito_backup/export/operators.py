@@ -343,12 +343,11 @@ class _MembershipsOperator(_ListingOperator):
                 pages = (parsed(page, name) for page in cognito.list_users_in_group(self.user_pool_id, name))
                 first = list(itertools.islice(pages, member_sets.MAX_PAGES + 1))
                 listed = member_sets.listed_digest(first)
-                if name in stored_sets:
-                    if (listed == stored_sets[name] and not self.refresh
-                            and not member_sets.full_check_due(name, confirmed_at)):
-                        matched.append(name)
-                        return member_sets.unchanged(first), []
-                    table.forget_member_set(name)  # before any of its items changes
+                stored_set = stored_sets.get(name)
+                if (stored_set is not None and listed == stored_set and not self.refresh
+                        and not member_sets.full_check_due(name, confirmed_at)):
+                    matched.append(name)
+                    return member_sets.unchanged(first), []
                 rec, pages = reconciling(lambda: table.stored_membership_digests(name),
                                          itertools.chain(first, pages), self.refresh, reader=reader)
                 with table.writer(unique_keys=True) as batch:
@@ -357,9 +356,15 @@ class _MembershipsOperator(_ListingOperator):
                             if member is None:
                                 rec.skip()
                             elif rec.needs_write(member.sub, member.digest):
+                                if stored_set is not None:  # before any of the group's items changes
+                                    table.forget_member_set(name)
+                                    stored_set = None
                                 batch.put_item(Item=member.to_item(confirmed_at, table.region_name))
                 gone = rec.gone()
-                if listed is not None and not gone:  # the table now holds exactly the listing
+                # The table now holds exactly the listing (a set left in place still holds, as
+                # nothing of the group was written: gone members are removed, if ever, by the
+                # deletion guard's sweep, which forgets the set first).
+                if listed is not None and not gone and listed != stored_set:
                     new_sets.append((name, listed))
             except ClientError as err:
                 if err.response["Error"]["Code"] != "ResourceNotFoundException":
