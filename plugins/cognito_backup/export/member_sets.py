@@ -10,8 +10,10 @@ read, no write.
 A set is only ever true of the table:
 - it is written once the group's listing was reconciled, its items all written, and none of
   its stored members was gone (those wait for the deletion guard, so the table still holds them);
-- it is deleted before any of the group's items is written (`forget_member_set`) or removed
-  (`export/deletions.py`), so that a run failing half-way leaves no set of the old items;
+- it is deleted before the first of the group's items is written (`forget_member_set`) or
+  removed (`export/deletions.py`), so that a run failing half-way leaves no set of the old items;
+  a group that only lost members keeps its set, which still describes the items until the
+  deletion guard's sweep removes them;
 - sets and the items a set is made from are read consistently.
 Every group is still compared item by item on one day of the week (`full_check_due`), so that
 items removed from the table behind the export's back come back within a week; `full_refresh`
