@@ -31,6 +31,7 @@ SNAPSHOT = "POOL_SNAPSHOT"
 RATE_LIMIT = "RATE_LIMIT"
 STAGED_DELETIONS = "STAGED_DELETIONS"
 MEMBER_SET = "MEMBER_SET"
+MEMBERSHIP_PREFIX = MEMBERSHIP + "-"  # how a membership's partition id and its type begin
 
 MANIFEST_ID = "latest-export-timestamp"
 SNAPSHOT_ID = "pool-snapshot"

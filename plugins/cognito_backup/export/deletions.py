@@ -73,7 +73,7 @@ def apply(table: BackupTableHook, staged: Iterable[dict[str, Any]]) -> dict[str,
     """Delete staged partitions (a removed group's memberships) and items; counts by kind."""
     deleted = {kind: 0 for kind in guard.KINDS}
     kinds = {items.USER: "users", items.GROUP: "groups", items.MEMBERSHIP: "memberships"}
-    members = items.MEMBERSHIP + "-"
+    members = items.MEMBERSHIP_PREFIX
     for chunk in staged:
         # A group's member set goes first: it never describes membership items that are gone.
         groups = [p.removeprefix(members) for p in chunk["partitions"]]

@@ -424,7 +424,7 @@ class ExportGroupsOperator(_MembershipsOperator):
             # A group gone from the pool takes its membership items with it (counted for the guard).
             gone = rec.gone()
             partitions = [items.Membership.partition(name) for name in gone]
-            members = sum(table.count_partition(p, items.MEMBERSHIP + "-") for p in partitions)
+            members = sum(table.count_partition(p, items.MEMBERSHIP_PREFIX) for p in partitions)
             self.stage(context, "groups", [(f"GROUP-{name}", items.GROUP) for name in gone], partitions)
             self.log.info("Groups: %s; %d memberships of removed groups", rec.counts, members)
             counts = {**rec.counts.as_dict("groups"), "memberships_gone": members, "memberships_stored": members}

@@ -34,7 +34,6 @@ SHARD_INDEX_SPEC = {
 # Staged deletions: at most about this much of a 400 KB DynamoDB item, kept a week at most.
 STAGED_CHUNK_BYTES = 100_000
 STAGED_TTL_SECONDS = 7 * 86_400
-MEMBER_TYPE_PREFIX = items.MEMBERSHIP + "-"
 BATCH_GET_KEYS = 100  # DynamoDB's limit for one BatchGetItem
 # Index partitions a task reads at once for its listings' stored digests: within the client's
 # connection pool (max_pool_connections), whether one listing reads them or eight share them.
@@ -253,14 +252,14 @@ class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
         """(sub, digest) of a group's membership items, read consistently: the group's member set
         (`put_member_sets`) is written from them, and then trusted instead of them."""
         found = self._digests("type", "id = :group AND begins_with(#t, :member)",
-                              {":group": items.Membership.partition(group), ":member": MEMBER_TYPE_PREFIX},
+                              {":group": items.Membership.partition(group), ":member": items.MEMBERSHIP_PREFIX},
                               ProjectionExpression="#t, digest", ExpressionAttributeNames={"#t": "type"},
                               ConsistentRead=True)
         for member_type, digest in found:
-            yield member_type.removeprefix(MEMBER_TYPE_PREFIX), digest
+            yield member_type.removeprefix(items.MEMBERSHIP_PREFIX), digest
 
     def members(self, group: str) -> Iterator[items.Membership]:
-        condition = Key("id").eq(items.Membership.partition(group)) & Key("type").begins_with(MEMBER_TYPE_PREFIX)
+        condition = self._in_partition(items.Membership.partition(group), items.MEMBERSHIP_PREFIX)
         for item in self._query(KeyConditionExpression=condition):
             yield items.Membership.from_item(item)
 
@@ -278,7 +277,7 @@ class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
             for attempt in itertools.count():
                 answer = self.plain_client.batch_get_item(RequestItems=request)
                 for item in answer.get("Responses", {}).get(self.table_name, []):
-                    found[item["id"]["S"].removeprefix(MEMBER_TYPE_PREFIX)] = item.get("digest", {}).get("S", "")
+                    found[item["id"]["S"].removeprefix(items.MEMBERSHIP_PREFIX)] = item.get("digest", {}).get("S", "")
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
                     break
@@ -335,12 +334,16 @@ class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
             for group in sorted(set(groups)):
                 batch.delete_item(Key={"id": items.Membership.partition(group), "type": items.MEMBER_SET})
 
+    @staticmethod
+    def _in_partition(partition: str, type_prefix: str) -> Any:
+        """The key condition of a partition's items whose type begins with `type_prefix`."""
+        condition = Key("id").eq(partition)
+        return condition & Key("type").begins_with(type_prefix) if type_prefix else condition
+
     def count_partition(self, partition: str, type_prefix: str = "") -> int:
         """How many items one partition holds (a group's memberships: `type_prefix`), keys read only."""
-        condition = Key("id").eq(partition)
-        if type_prefix:
-            condition &= Key("type").begins_with(type_prefix)
-        kwargs: dict[str, Any] = {"KeyConditionExpression": condition, "Select": "COUNT"}
+        kwargs: dict[str, Any] = {"KeyConditionExpression": self._in_partition(partition, type_prefix),
+                                  "Select": "COUNT"}
         count = 0
         while True:
             page = self.table.query(**kwargs)
@@ -351,12 +354,9 @@ class BackupTableHook(NamedCaller, SharedModels, DynamoDBHook):
 
     def delete_partition(self, partition: str, type_prefix: str = "") -> int:
         """Delete every item of one partition (a removed group's memberships: `type_prefix`)."""
-        condition = Key("id").eq(partition)
-        if type_prefix:
-            condition &= Key("type").begins_with(type_prefix)
         deleted = 0
         with self.writer() as batch:
-            for item in self._query(KeyConditionExpression=condition,
+            for item in self._query(KeyConditionExpression=self._in_partition(partition, type_prefix),
                                     ProjectionExpression="id, #t", ExpressionAttributeNames={"#t": "type"}):
                 batch.delete_item(Key={"id": item["id"], "type": item["type"]})
                 deleted += 1
