@@ -37,7 +37,7 @@ from cognito_backup.export.operators import (
     PrepareExportOperator,
 )
 from cognito_backup.notifications import failure_notifier, success_notifier
-from cognito_backup.params import param
+from cognito_backup.params import param, share_dag_params
 
 FULL_REFRESH = "{{ params.full_refresh }}"
 ALLOW_MASS_DELETE = "{{ params.allow_mass_delete }}"
@@ -122,6 +122,7 @@ def export_dag(cfg: BackupConfig) -> DAG:
         prepare >> [users, groups]
         [users, groups, memberships] >> finish
     document_tasks(dag, "export")
+    share_dag_params(dag)
     return dag
 
 

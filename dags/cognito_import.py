@@ -39,7 +39,7 @@ from cognito_backup.budget import DEFAULT_TPS
 from cognito_backup.compat import DAG, TaskGroup
 from cognito_backup.config import POOL_ID, REGION, TABLE, TOPIC
 from cognito_backup.docs import dag_doc, document_tasks
-from cognito_backup.params import param
+from cognito_backup.params import param, share_dag_params
 from cognito_backup.restore.csv_job import ImportCsvPartOperator
 from cognito_backup.restore.notifications import import_failure_notifier, import_success_notifier
 from cognito_backup.restore.live_pool import NEW_POOL, TARGET_MODES
@@ -284,3 +284,4 @@ with DAG(
     [verify, dry_run] >> cleanup
 
 document_tasks(dag, "import")
+share_dag_params(dag)

@@ -93,6 +93,33 @@ def test_every_param_schema_is_draft_7(tmp_path):
             Draft7Validator.check_schema(param.schema)
 
 
+def run_params(dag, task, conf: dict | None) -> dict:
+    """The params a task of `dag` sees at run time, as Airflow merges them."""
+    try:
+        from airflow.sdk.definitions.param import process_params
+    except ImportError:  # Airflow 2.x: the run's conf comes with its DagRun
+        from types import SimpleNamespace
+
+        from airflow.models.param import process_params as merge
+
+        return merge(dag, task, SimpleNamespace(conf=conf), suppress_exception=True)
+    return process_params(dag, task, conf, suppress_exception=True)
+
+
+def test_tasks_take_their_params_from_the_dag_without_a_copy_each(tmp_path):
+    write_backups_config(tmp_path / "backups.yaml", ENTRY)
+    for dag in parse().dags.values():
+        assert dag.params, dag.dag_id
+        for task in dag.tasks:
+            # A copy each was most of what the dag-processor serialised and checked at every parse.
+            assert not task.params, f"{dag.dag_id}.{task.task_id} holds a copy of the DAG's params"
+            # At run time a task still sees every param, with its default or the run's value.
+            defaults = run_params(dag, task, None)
+            assert set(defaults) == set(dag.params), f"{dag.dag_id}.{task.task_id}"
+            name, value = next((k, v) for k, v in defaults.items() if isinstance(v, bool))
+            assert run_params(dag, task, {name: not value})[name] is (not value)
+
+
 def test_every_task_retries_with_backoff_and_has_a_timeout(tmp_path):
     write_backups_config(tmp_path / "backups.yaml", ENTRY)
     bag = parse()
