@@ -18,7 +18,7 @@ from cognito_backup.compat import AirflowFailException
 from cognito_backup.config import backup_name
 from cognito_backup.export import guard, member_sets, plan
 from cognito_backup.export.deletions import DeletionsHeldBack, held_back_message, summed, sweep
-from cognito_backup.export.reconcile import Counts, Reconciler, reconciling
+from cognito_backup.export.reconcile import Counts, reconciling
 from cognito_backup.hooks.backup_table import DIGEST_READERS, BackupTableHook, TableMissingError
 from cognito_backup.progress import Progress
 from cognito_backup.rate_limit import short_collections
@@ -272,7 +272,7 @@ class ExportUserShardOperator(_ListingOperator):
         # The task's digest reads at once: each listing's share of them.
         readers = max(1, DIGEST_READERS // self.threads(parts))
 
-        def export_prefix(prefix: str, reader: Executor) -> tuple[Reconciler, list[str]]:
+        def export_prefix(prefix: str, reader: Executor) -> tuple[Counts, list[str]]:
             rec, pages = reconciling(
                 lambda: table.stored_user_digests(prefix, readers),
                 cognito.list_users(self.user_pool_id, f'sub ^= "{prefix}"' if prefix else None), self.refresh,
@@ -288,7 +288,8 @@ class ExportUserShardOperator(_ListingOperator):
                         if rec.needs_write(user.sub, user.digest):
                             batch.put_item(Item=user.to_item(confirmed_at, region))
                     progress.add(len(page))
-            return rec, rec.gone()
+            # The counts and what is gone, not the part's digests: the task keeps them all to the end.
+            return rec.counts, rec.gone()
 
         try:
             results = self.run_parallel(export_prefix, parts)
@@ -299,8 +300,8 @@ class ExportUserShardOperator(_ListingOperator):
         gone = [sub for _, subs in results for sub in subs]
         self.stage(context, f"users/{self.prefixes[0]}+{len(self.prefixes)}",
                    [(f"USER-{sub}", items.USER) for sub in gone])
-        for rec, _ in results:
-            total.add(rec.counts)
+        for counts, _ in results:
+            total.add(counts)
         self.log.info("%s in %d listings; %s", progress.line(), len(parts), total)
         return {**total.as_dict("users"), **self.throttled_calls()}
 
