@@ -35,7 +35,7 @@ def exported_at() -> int:
 
 
 def group_reads(aws, mark: int) -> int:
-    """Table reads of the groups task, which also lists the members of up to 500 groups."""
+    """Table reads of the groups task, which also lists the members of up to 1,000 groups."""
     return len([r for r in by_caller(aws.requests(since=mark)).get("ExportGroupsOperator", []) if r["operation"] == "Query"])
 
 

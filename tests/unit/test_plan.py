@@ -16,8 +16,8 @@ def listing_calls(users: int, parts: list[str]) -> float:
 
 
 @pytest.mark.parametrize("users, tasks, prefix_len", [
-    (0, 1, 0), (2_000, 1, 0), (3_000, 1, 0), (19_199, 1, 0), (20_000, 1, 1), (100_000, 2, 1),
-    (1_000_000, 20, 2), (5_000_000, 100, 3), (20_000_000, 373, 3),
+    (0, 1, 0), (2_000, 1, 0), (3_000, 1, 0), (19_199, 1, 0), (20_000, 1, 1), (100_000, 1, 1),
+    (200_000, 2, 1), (1_000_000, 10, 2), (5_000_000, 50, 3), (20_000_000, 196, 3),
 ])
 def test_tasks_and_parts_follow_the_pool_size(users, tasks, prefix_len):
     found = plan.user_tasks(users)
@@ -47,6 +47,6 @@ def test_a_configured_shard_count_wins():
 
 
 def test_membership_tasks_follow_the_group_count():
-    assert plan.membership_tasks(0) == 0 and plan.membership_tasks(500) == 0  # listed by the groups task
-    assert plan.membership_tasks(501) == 2 and plan.membership_tasks(10_000) == 20
+    assert plan.membership_tasks(0) == 0 and plan.membership_tasks(1_000) == 0  # listed by the groups task
+    assert plan.membership_tasks(1_001) == 2 and plan.membership_tasks(10_000) == 10
     assert plan.membership_tasks(50, chunks=4) == 4

@@ -6,10 +6,10 @@ ceil(n / 60) calls, so each part wastes half a page on average. Parts are theref
 wide as possible while still giving enough parts to list in parallel: at least `MIN_PART_USERS`
 users each (20 full pages, about 2.5% waste), and no narrower than needed.
 
-Parts are then grouped into tasks of about `USERS_PER_TASK` users: a small pool is one task (a
-task start-up costs about a CPU-second and a scheduler round trip, more than listing a few
-thousand users), a very large one hundreds (a retry re-lists one task's share, and a task's
-memory holds only its share's digests). A task lists its parts in parallel threads, so that one
+Parts are then grouped into tasks of about `USERS_PER_TASK` users: a pool of up to 100,000 is
+one task (each task costs its start-up, a heartbeat every few seconds while it runs and the
+scheduler's round trips, whatever it lists), a very large one tens to hundreds (a retry re-lists
+one task's share, and a task's memory holds only its share's digests). A task lists its parts in parallel threads, so that one
 task alone can use the whole budget.
 
 Memberships are listed group by group (a group's listing cannot be split), so their tasks
@@ -26,9 +26,12 @@ from cognito_backup.items import HEX
 
 PAGE = 60
 MIN_PART_USERS = 20 * PAGE
-USERS_PER_TASK = 50_000
+# An unchanged export of 100,000 users in 1,000 groups ran 2 user and 2 membership tasks with
+# 50,000 and 500; one user task and the groups task alone now. A retry re-lists at most a task's
+# share: about a minute of budget at 30 calls a second.
+USERS_PER_TASK = 100_000
 MAX_PREFIX_LEN = 3  # 4096 parts: about 5 million users at the minimum part size, and more beyond
-GROUPS_PER_MEMBERSHIP_TASK = 500
+GROUPS_PER_MEMBERSHIP_TASK = 1_000
 
 
 def prefixes(length: int) -> list[str]:
