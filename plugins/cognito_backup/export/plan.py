@@ -9,8 +9,8 @@ users each (20 full pages, about 2.5% waste), and no narrower than needed.
 Parts are then grouped into tasks of about `USERS_PER_TASK` users: a pool of up to 100,000 is
 one task (each task costs its start-up, a heartbeat every few seconds while it runs and the
 scheduler's round trips, whatever it lists), a very large one tens to hundreds (a retry re-lists
-one task's share, and a task's memory holds only its share's digests). A task lists its parts in parallel threads, so that one
-task alone can use the whole budget.
+one task's share). A task lists its parts in parallel threads, so that one task alone can use the
+whole budget.
 
 Memberships are listed group by group (a group's listing cannot be split), so their tasks
 follow the group count; a pool with few groups lists them in the groups task itself.
