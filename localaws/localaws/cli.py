@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--quotas", choices=QUOTA_MODES, default="off", help="enforce Cognito rate quotas")
     serve.add_argument("--faults", default="", metavar="SPEC", help="e.g. ListUsers=throttle:0.2,PutItem=drop:0.05:when=after,*=delay:0.01:seconds=3")
     serve.add_argument("--request-log", metavar="FILE", help="append one JSON line per AWS call")
+    serve.add_argument("--stall-log", metavar="FILE", help="append the emulator's own pauses (see localaws.stalls)")
     serve.add_argument("--import-rate", type=float, default=1000.0, metavar="USERS_PER_SECOND", help="Cognito import job speed")
     serve.add_argument("--pitr-lag", type=float, default=300.0, metavar="SECONDS", help="how far LatestRestorableDateTime trails now")
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             faults = parse_spec(args.faults)
             settings = Settings(latency_ms=args.latency_ms, quotas=args.quotas, import_rate=args.import_rate, pitr_lag=args.pitr_lag)
-            app = build_app(settings, faults, args.request_log)
+            app = build_app(settings, faults, args.request_log, args.stall_log)
         except ValueError as error:
             print(f"localaws: {error}", file=sys.stderr)
             return 2

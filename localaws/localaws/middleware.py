@@ -32,16 +32,19 @@ from localaws.point_in_time import POINT_IN_TIME
 from localaws.import_jobs import ImportJobs
 from localaws.protocol import AwsCall, Reply
 from localaws.requestlog import RequestLog
+from localaws.stalls import StallLog
 
 
 class LocalAws:
-    def __init__(self, config: RuntimeConfig, faults: list[FaultRule], request_log: RequestLog | None):
+    def __init__(self, config: RuntimeConfig, faults: list[FaultRule], request_log: RequestLog | None,
+                 stall_log: StallLog | None = None):
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.config = config
         self.quotas = quotas.QuotaBuckets()
         self._initial_faults = list(faults)
         self.faults = FaultInjector(faults)
         self.request_log = request_log
+        self.stall_log = stall_log
         self.import_jobs = ImportJobs(config)
         self.cognito_handlers: dict[str, Handler] = {**listing.HANDLERS, **self.import_jobs.handlers}
         self.control = ControlApi(self)
@@ -73,6 +76,8 @@ class LocalAws:
     def close(self) -> None:
         if self.request_log:
             self.request_log.close()
+        if self.stall_log:
+            self.stall_log.close()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO", "").startswith(PREFIX):
@@ -85,7 +90,13 @@ class LocalAws:
         if call is None:  # moto's own API (/moto-api), unsigned non-AWS requests
             return self.moto(environ, start_response)
 
-        reply, outcome, fields = self._answer(call, environ)
+        if self.stall_log:
+            self.stall_log.begin(call.service, call.operation)
+        try:
+            reply, outcome, fields = self._answer(call, environ)
+        finally:
+            if self.stall_log:
+                self.stall_log.end()
         if self.request_log:
             record = {
                 "time": arrived,

@@ -34,6 +34,7 @@ from localaws.config import RuntimeConfig, Settings
 from localaws.faults import FaultRule
 from localaws.middleware import LocalAws
 from localaws.requestlog import RequestLog
+from localaws.stalls import StallLog
 
 
 # Linux stamps each packet it receives; a socket with SO_TIMESTAMPNS hands the stamp to recvmsg
@@ -167,7 +168,8 @@ def _list_moto_modules_once() -> None:
     moto.backends.list_of_moto_modules = lambda: modules
 
 
-def build_app(settings: Settings, faults: list[FaultRule], request_log: str | None) -> LocalAws:
+def build_app(settings: Settings, faults: list[FaultRule], request_log: str | None,
+              stall_log: str | None = None) -> LocalAws:
     _list_moto_modules_once()
     cognito_index.install()
     fast_items.install()
@@ -178,7 +180,8 @@ def build_app(settings: Settings, faults: list[FaultRule], request_log: str | No
     point_in_time.install()
     query_index.install()
     dynamodb_json.install()
-    return LocalAws(RuntimeConfig(settings), faults, RequestLog(request_log) if request_log else None)
+    return LocalAws(RuntimeConfig(settings), faults, RequestLog(request_log) if request_log else None,
+                    StallLog(stall_log) if stall_log else None)
 
 
 def serve(host: str, port: int, app: LocalAws) -> None:

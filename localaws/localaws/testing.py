@@ -48,6 +48,7 @@ class Emulator:
         host: str = "127.0.0.1",
         timeout: float = 60,
         cpus: str | None = None,
+        stall_log: str | None = None,
     ) -> Emulator:
         """Launch ``python -m localaws serve`` on a free port and wait until it is ready.
 
@@ -56,6 +57,7 @@ class Emulator:
 
         ``faults`` is a ``--faults`` SPEC string or a list of JSON rules. Without
         ``request_log`` the log goes to a temporary file (``requests()`` always works).
+        ``stall_log``: where the server records its own pauses (`localaws.stalls`).
         """
         workdir = tempfile.mkdtemp(prefix="localaws-")
         request_log = request_log or os.path.join(workdir, "requests.jsonl")
@@ -73,6 +75,8 @@ class Emulator:
         ]  # fmt: skip
         if isinstance(faults, str):
             command += ["--faults", faults]
+        if stall_log:
+            command += ["--stall-log", stall_log]
         if cpus is not None:
             command = ["taskset", "-c", cpus, *command]
         stdout_path = os.path.join(workdir, "server.out")
