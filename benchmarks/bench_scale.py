@@ -31,7 +31,10 @@ Parts (`--parts`, all but `restore-memory` by default):
   new user tries it), for its listing calls.
 
 Per run: wall time (the DAG run), Cognito calls and ListUsers calls against full pages,
-utilisation of the budget (first to last Cognito call), the busiest second, Airflow CPU-seconds
+utilisation of the budget (first to last Cognito call), the busiest second, the longest gap between
+two Cognito calls, the emulator's own pauses (`localaws.stalls`: its longest, and the requests it
+took over a second to answer) and the host's steal time, which tell a gap of the clients from a
+pause of the emulator or of the whole virtual machine, Airflow CPU-seconds
 per 1,000 users raw and relative to the reference (all of Airflow; the task processes alone; and
 what the run added to an idle Airflow, whose CPU a second is measured for 10 s before the run),
 peak task memory, DynamoDB request units.
@@ -43,12 +46,14 @@ Then projections to 500,000 and 5,000,000 users beside the retired solution's pu
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
 import statistics
 import subprocess
 import sys
+import time
 from collections import Counter
 from operator import itemgetter
 from pathlib import Path
@@ -69,6 +74,7 @@ from harness import (  # noqa: E402
     idle_airflow_cpu,
     markdown,
     publish,
+    steal_seconds,
 )
 from reference import ReferenceProbe, reference_seconds  # noqa: E402
 
@@ -99,7 +105,9 @@ class Rig:
         self.airflow_defaults = airflow_defaults
         self.log = WORK / f"requests-{'pinned' if pinned else 'unpinned'}.jsonl"
         self.log.unlink(missing_ok=True)
-        self.aws = Emulator.start(latency_ms=50, quotas="aws", request_log=str(self.log),
+        self.stalls = WORK / f"stalls-{'pinned' if pinned else 'unpinned'}.jsonl"
+        self.stalls.unlink(missing_ok=True)
+        self.aws = Emulator.start(latency_ms=50, quotas="aws", request_log=str(self.log), stall_log=str(self.stalls),
                                   cpus=EMULATOR_CPUS if pinned else None, timeout=120)
         self.stacks: dict[str, tuple[AirflowStack, Path]] = {}
 
@@ -128,8 +136,10 @@ class Rig:
         idle = idle_airflow_cpu()
         mark = self.aws.mark()
         cpu = CpuMeter()
+        began, steal = time.time(), steal_seconds()
         with ReferenceProbe(cores) as during:
             state, peaks = stack.run(dag_id, conf, timeout=6 * 3600, cpu=cpu)
+        ended, steal = time.time(), steal_seconds() - steal
         wall = stack.run_seconds(dag_id, stack.last_run_id)
         # Timed again after the run, and during it: the host's speed drifts within a run too. The
         # CPU figures are relative to the reference timed during the run (the mean of before and
@@ -164,7 +174,8 @@ class Rig:
             "rel_task_cpu_per_1000": round(seconds.get("tasks", 0.0) / users * 1000 / reference, 3),
             "peak_task_mib": round(max(peaks.values())) if peaks else None,
             "tasks": stack.tasks_run(dag_id, stack.last_run_id), "rcu": round(units["rcu"], 1),
-            "wcu": round(units["wcu"], 1),
+            "wcu": round(units["wcu"], 1), **stall_figures(self.stalls, began, ended),
+            "steal_s": round(steal, 2),
         }
         print(row, seconds, flush=True)
         return row
@@ -181,13 +192,24 @@ class Rig:
         self.aws.stop()
 
 
+def stall_figures(path: Path, began: float, ended: float) -> dict:
+    """The emulator's own pauses during a run (`localaws.stalls`): its longest, and the requests
+    it took over a second to answer. A gap between calls with neither was the clients' own."""
+    found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    found = [f for f in found if began <= f["time"] <= ended]
+    return {"emulator_late_s": max((f["seconds"] for f in found if f["kind"] == "late"), default=0.0),
+            "emulator_slow_requests": len({(f["operation"], round(f["time"] - f["age"], 1))
+                                           for f in found if f["kind"] == "slow"})}
+
+
 def call_figures(records: list[dict], users: int, budget: float) -> dict:
     """A run's Cognito calls from the request log: ListUsers calls against full pages, use of the budget."""
     figures = cognito_figures(records, budget)
     operations = Counter(r["operation"] for r in records if r.get("service") == "cognito-idp" and r["outcome"] == "ok")
     return {"calls": figures.get("calls"), "list_users_calls": operations["ListUsers"],
             "full_pages": math.ceil(users / 60), "utilisation": figures.get("utilisation"),
-            "busiest_1s": figures.get("max_calls_in_1s"), "throttled": figures.get("throttled")}
+            "busiest_1s": figures.get("max_calls_in_1s"), "throttled": figures.get("throttled"),
+            "longest_gap_s": figures.get("longest_gap_s")}
 
 
 def entry(name: str, pool_id: str, table: str, budget: float, **extra) -> dict:

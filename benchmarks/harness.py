@@ -93,6 +93,14 @@ class Process:
     cpu_times: Any
 
 
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to other guests while this host's cores wanted it (all cores):
+    a virtual machine paused from outside shows here, and nowhere in its own processes' figures."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
 def processes() -> list[Process]:
     """The host's processes with their titles, memory and CPU times, read once."""
     found = []
@@ -180,6 +188,7 @@ def cognito_figures(records: list[dict[str, Any]], tps: float) -> dict[str, Any]
 
     times = sorted(r["time"] for r in calls)
     peak = max(bisect_left(times, t + 1.0) - i for i, t in enumerate(times))
+    gap = max((b - a for a, b in zip(times, times[1:])), default=0.0)
     return {
         "calls": len(done),
         "throttled": sum(r["outcome"] == "throttled" for r in calls),
@@ -188,6 +197,7 @@ def cognito_figures(records: list[dict[str, Any]], tps: float) -> dict[str, Any]
         "measured_s": round(measured, 2),
         "utilisation": round(ideal / measured, 3) if measured else None,
         "max_calls_in_1s": peak,
+        "longest_gap_s": round(gap, 2),  # a stall shows here, however short the run
     }
 
 
