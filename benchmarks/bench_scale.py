@@ -46,7 +46,6 @@ Then projections to 500,000 and 5,000,000 users beside the retired solution's pu
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import random
@@ -78,6 +77,7 @@ from harness import (  # noqa: E402
 )
 from reference import ReferenceProbe, reference_seconds  # noqa: E402
 
+from localaws import requestlog  # noqa: E402
 from localaws.testing import Emulator  # noqa: E402
 
 WORK = ROOT / ".bench" / "scale"
@@ -195,8 +195,7 @@ class Rig:
 def stall_figures(path: Path, began: float, ended: float) -> dict:
     """The emulator's own pauses during a run (`localaws.stalls`): its longest, and the requests
     it took over a second to answer. A gap between calls with neither was the clients' own."""
-    found = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    found = [f for f in found if began <= f["time"] <= ended]
+    found = [f for f in requestlog.read(str(path)) if began <= f["time"] <= ended] if path.exists() else []
     return {"emulator_late_s": max((f["seconds"] for f in found if f["kind"] == "late"), default=0.0),
             "emulator_slow_requests": len({(f["operation"], round(f["time"] - f["age"], 1))
                                            for f in found if f["kind"] == "slow"})}

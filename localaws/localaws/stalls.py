@@ -17,12 +17,13 @@ answering or its clients stopped asking. One JSON object per line:
 from __future__ import annotations
 
 import gc
-import json
 import sys
 import threading
 import time
 import traceback
 from typing import Any
+
+from localaws.requestlog import RequestLog
 
 TICK_SECONDS = 0.05
 LATE_SECONDS = 0.25
@@ -32,8 +33,7 @@ SLOW_REQUEST_SECONDS = 1.0
 
 class StallLog:
     def __init__(self, path: str):
-        self._file = open(path, "a", encoding="utf-8")
-        self._lock = threading.Lock()
+        self._log = RequestLog(path)  # the same locked, line-at-a-time JSON file
         self._inflight: dict[int, tuple[float, str, str]] = {}
         self._collecting = 0.0
         self._stop = threading.Event()
@@ -52,15 +52,10 @@ class StallLog:
         self._thread.join()
         if self._on_collection in gc.callbacks:
             gc.callbacks.remove(self._on_collection)
-        with self._lock:
-            self._file.close()
+        self._log.close()
 
     def _write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({"time": round(time.time(), 3), **record}, separators=(",", ":")) + "\n"
-        with self._lock:
-            if not self._file.closed:
-                self._file.write(line)
-                self._file.flush()
+        self._log.write({"time": round(time.time(), 3), **record})
 
     def _on_collection(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":

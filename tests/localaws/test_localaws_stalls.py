@@ -3,7 +3,6 @@ pause of the emulator."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -12,11 +11,8 @@ from typing import Any
 
 import pytest
 
+from localaws.requestlog import read
 from localaws.testing import Emulator
-
-
-def read(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture
@@ -32,13 +28,13 @@ def test_a_request_answered_slowly_is_recorded_with_where_it_waits(stalled: Any)
     pool = cognito.create_user_pool(PoolName="stalls")["UserPool"]["Id"]
     cognito.list_users(UserPoolId=pool)
     time.sleep(1.2)
-    assert not [r for r in read(path) if r["kind"] == "slow"]  # a quick call is not
+    assert not [r for r in read(str(path)) if r["kind"] == "slow"]  # a quick call is not
 
     aws.set_faults([{"operation": "ListUsers", "kind": "delay", "fraction": 1.0, "seconds": 2.2}])
     began = time.time()
     cognito.list_users(UserPoolId=pool)
 
-    slow = [r for r in read(path) if r["kind"] == "slow"]
+    slow = [r for r in read(str(path)) if r["kind"] == "slow"]
     assert [(r["service"], r["operation"]) for r in slow] == [("cognito-idp", "ListUsers")] * 2
     assert [round(r["age"]) for r in slow] == [1, 2]
     assert all(began < r["time"] < time.time() for r in slow)
@@ -53,7 +49,7 @@ def test_a_process_paused_from_outside_is_recorded_as_late(stalled: Any) -> None
     os.kill(aws.process.pid, signal.SIGCONT)
     time.sleep(1.2)
 
-    records = read(path)
+    records = read(str(path))
     late = [r for r in records if r["kind"] == "late"]
     assert len(late) == 1 and 0.4 < late[0]["seconds"] < 1.5
     seconds = [r for r in records if r["kind"] == "second"]
